@@ -1,0 +1,78 @@
+"""Shared fixtures: tiny clips written with PyAV, markers that skip with a reason."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from vidlle.io.synth import write_dark_clip
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def pytest_collection_modifyitems(config, items):
+    slow_ok = os.environ.get("VIDLLE_SLOW") == "1"
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    except ImportError:
+        cuda = False
+    for item in items:
+        if "slow" in item.keywords and not slow_ok:
+            item.add_marker(pytest.mark.skip(reason="slow test: set VIDLLE_SLOW=1 to run"))
+        if "gpu" in item.keywords and not cuda:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """Small dark clips: plain (with AAC audio), VFR, rotated, no audio."""
+    d = tmp_path_factory.mktemp("clips")
+    out = {}
+    out["plain"] = d / "plain.mp4"
+    out["plain_pts"] = write_dark_clip(out["plain"], width=160, height=96, frames=12, fps=25)
+    out["vfr"] = d / "vfr.mp4"
+    out["vfr_pts"] = write_dark_clip(out["vfr"], width=160, height=96, frames=12, vfr=True)
+    out["rotated"] = d / "rotated.mp4"
+    write_dark_clip(out["rotated"], width=160, height=96, frames=6, rotation=90, audio=False)
+    out["mute"] = d / "mute.mkv"
+    write_dark_clip(out["mute"], width=96, height=64, frames=5, audio=False)
+    return out
+
+
+def write_mulaw_mov(path: Path, width: int = 161, height: int = 97, frames: int = 5) -> None:
+    """Odd-size FFV1 video with mu-law audio in MOV: MP4 cannot hold mu-law (must re-encode)."""
+    out = av.open(str(path), "w")
+    vs = out.add_stream("ffv1", rate=10)
+    vs.width, vs.height, vs.pix_fmt = width, height, "yuv444p"
+    a = out.add_stream("pcm_mulaw", rate=8000)
+    a.layout = "mono"
+    rng = np.random.default_rng(1)
+    for i in range(frames):
+        img = rng.integers(5, 30, (height, width, 3), dtype=np.uint8)
+        for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            out.mux(p)
+    for p in vs.encode():
+        out.mux(p)
+    tone = (0.3 * np.sin(np.arange(4000) / 8000 * 2 * np.pi * 300) * 32767).astype(np.int16)
+    af = av.AudioFrame.from_ndarray(tone[None], format="s16", layout="mono")
+    af.sample_rate, af.pts, af.time_base = 8000, 0, Fraction(1, 8000)
+    for p in a.encode(af):
+        out.mux(p)
+    for p in a.encode():
+        out.mux(p)
+    out.close()
+
+
+def decode_video(path: Path) -> tuple[list, list[np.ndarray], object]:
+    """(pts list, RGB frames, video stream time base) of a file."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        frames = list(c.decode(s))
+        return [f.pts for f in frames], [f.to_ndarray(format="rgb24") for f in frames], s.time_base

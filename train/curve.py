@@ -1,0 +1,152 @@
+"""Train the curve model without reference images.
+
+    python -m train.curve --data DIR --out runs/curve --iters 3000
+    python -m train.curve --data DIR --out runs/curve --resume          # continue from last.pt
+    python -m train.curve --out runs/curve --export vidlle/models/weights/curve.pt
+
+Each batch: crops of ``--size`` pixels are downscaled to the predictor's input size exactly as at
+inference (long side ``predict_size``), the predicted map is applied to the full crop by the
+reference apply step, and the zero-reference losses are computed on the full crop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from train.data import ImageFolder
+from train.losses import ZeroReferenceLoss
+from vidlle.models.curve import CurveConfig, CurveNet, apply_curve, predictor_size
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def predictor_input(x: torch.Tensor, predict_size: int) -> torch.Tensor:
+    """Downscale (N, 3, H, W) to the predictor's input size with area averaging (as cv2 INTER_AREA)."""
+    h, w = predictor_size(x.shape[-2], x.shape[-1], predict_size)
+    return x if (h, w) == tuple(x.shape[-2:]) else F.interpolate(x, size=(h, w), mode="area")
+
+
+def train_step(model, criterion, batch, optimizer, steps: int, predict_size: int, clip: float):
+    r = model(predictor_input(batch, predict_size))
+    enhanced = apply_curve(batch, r, steps)
+    loss, parts = criterion(enhanced, batch, r)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return float(loss), parts
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def export(ckpt_path: Path, dest: Path) -> None:
+    """Write the shipped-weights format ({config, state_dict}) and its JSON training record."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": ckpt["config"], "state_dict": ckpt["model"]}, dest)
+    dest.with_suffix(".json").write_text(json.dumps(ckpt["record"], indent=2) + "\n")
+    print(f"exported {ckpt_path} -> {dest} ({dest.stat().st_size} bytes)")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, help="folder of (low-light) training images")
+    ap.add_argument("--out", type=Path, required=True, help="run folder: checkpoints and log")
+    ap.add_argument("--iters", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--size", type=int, default=256, help="training crop size")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    ap.add_argument("--save-every", type=int, default=250)
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    ap.add_argument("--export", type=Path, help="only export OUT/last.pt to this weights file")
+    ap.add_argument("--width", type=int, default=CurveConfig.width)
+    ap.add_argument("--curve-steps", type=int, default=CurveConfig.steps)
+    ap.add_argument("--predict-size", type=int, default=CurveConfig.predict_size)
+    args = ap.parse_args(argv)
+
+    if args.export:
+        export(args.out / "last.pt", args.export)
+        return 0
+    if args.data is None:
+        ap.error("--data is required for training")
+
+    seed_everything(args.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    config = CurveConfig(width=args.width, steps=args.curve_steps, predict_size=args.predict_size)
+    model = CurveNet(config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    criterion = ZeroReferenceLoss()
+    start = 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.resume:
+        ckpt = torch.load(args.out / "last.pt", map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start = ckpt["iter"]
+        torch.set_rng_state(ckpt["rng"])
+
+    dataset = ImageFolder(args.data, size=args.size, limit=args.limit)
+    generator = torch.Generator().manual_seed(args.seed + start)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch, shuffle=True, drop_last=True, generator=generator)
+    record = {
+        "model": "curve",
+        "config": asdict(config),
+        "data": str(args.data),
+        "images": len(dataset),
+        "crop": args.size,
+        "batch": args.batch,
+        "lr": args.lr,
+        "seed": args.seed,
+        "losses": {"spa": criterion.w_spa, "col": criterion.w_col, "exp": criterion.w_exp, "tv": criterion.w_tv,
+                   "exposure_level": criterion.exposure_level},
+        "device": str(device),
+        "commit": git_commit(),
+    }
+    log = open(args.out / "log.jsonl", "a")
+    it, t0, ema = start, time.time(), None
+    while it < args.iters:
+        for batch in loader:
+            if it >= args.iters:
+                break
+            loss, parts = train_step(model, criterion, batch.to(device), optimizer, config.steps, config.predict_size, 0.1)
+            it += 1
+            ema = loss if ema is None else 0.98 * ema + 0.02 * loss
+            log.write(json.dumps({"iter": it, "loss": loss, **parts}) + "\n")
+            if it % 10 == 0 or it == args.iters:
+                rate = (it - start) / (time.time() - t0)
+                eta = (args.iters - it) / max(rate, 1e-9)
+                print(f"\rtrain {it}/{args.iters} loss {ema:.4f} {rate:.2f} it/s eta {eta/60:.1f} min", end="", file=sys.stderr, flush=True)
+            if it % args.save_every == 0 or it == args.iters:
+                record.update(iters=it, final_loss_ema=ema)
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "iter": it,
+                            "rng": torch.get_rng_state(), "config": asdict(config), "record": record},
+                           args.out / "last.pt")
+                log.flush()
+    print(file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

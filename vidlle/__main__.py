@@ -1,0 +1,5 @@
+import sys
+
+from vidlle.cli import main
+
+sys.exit(main())

@@ -1,0 +1,196 @@
+"""Encode stage: Frames + audio packets -> a video file, written under a temporary name.
+
+The output appears at its real path only when :meth:`VideoFileSink.close` succeeds; a failed or
+interrupted run calls :meth:`VideoFileSink.abort`, which removes the temporary file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vidlle.errors import EncodeError
+from vidlle.frames import Frame, StreamInfo
+
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".flv"}
+# Audio codecs to re-encode to, in order of preference, when a container cannot hold the
+# input's audio codec as it is (e.g. PCM in MP4, AAC in WebM).
+_AUDIO_FALLBACKS = ("aac", "libopus", "opus", "libvorbis", "libmp3lame")
+# Encoders that take x264-style -crf/-preset options.
+_CRF_PRESET_CODECS = {"libx264", "libx264rgb", "libx265"}
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    """Video encoder settings (``--codec``, ``--crf``, ``--preset``, pixel format)."""
+
+    codec: str = "libx264"
+    crf: int = 23
+    preset: str = "veryfast"
+    pix_fmt: str = "yuv420p"
+
+
+def temporary_path(path: Path) -> Path:
+    """Hidden sibling of ``path`` with the same suffix (so format guessing still works)."""
+    return path.with_name(f".{path.stem}.vidlle-tmp{path.suffix}")
+
+
+def even_padding(pix_fmt: str, height: int, width: int) -> tuple[int, int]:
+    """Rows and columns to add so a chroma-subsampled format (4:2:0, 4:2:2) can hold the frame."""
+    probe = 64  # any even size: the chroma plane's size relative to it gives the subsampling
+    try:
+        fmt = av.VideoFormat(pix_fmt, probe, probe)
+    except (ValueError, av.FFmpegError):
+        raise EncodeError(f"unknown pixel format {pix_fmt!r}") from None
+    chroma = fmt.components[1] if len(fmt.components) > 1 else fmt.components[0]
+    sub_w = probe // chroma.width if chroma.width else 1
+    sub_h = probe // chroma.height if chroma.height else 1
+    return (-height) % sub_h, (-width) % sub_w
+
+
+class VideoFileSink:
+    """Writes enhanced frames (and copied/re-encoded audio) to ``path`` via a temporary file."""
+
+    def __init__(self, path: Path, config: EncodeConfig = EncodeConfig()):
+        self.path = Path(path)
+        self.config = config
+        self.tmp = temporary_path(self.path)
+        self._out = None
+        self._video = None
+        self._audio: dict = {}  # input stream index -> (output stream, decoder or None)
+        self._pad = (0, 0)
+        self.written = 0
+        self.notes: list[str] = []
+
+    def open(self, info: StreamInfo) -> None:
+        cfg = self.config
+        try:
+            av.Codec(cfg.codec, "w")
+        except (av.FFmpegError, ValueError):
+            raise EncodeError(f"unknown video encoder {cfg.codec!r}") from None
+        try:
+            out = self._out = av.open(str(self.tmp), "w")
+        except av.FFmpegError as exc:
+            raise EncodeError(f"cannot create {self.path}: {exc}") from None
+        if cfg.codec not in out.supported_codecs and av.Codec(cfg.codec, "w").name not in out.supported_codecs:
+            raise EncodeError(f"a {self.path.suffix} file cannot hold {cfg.codec} video; choose another --codec")
+        self._pad = even_padding(cfg.pix_fmt, info.height, info.width)
+        if any(self._pad):
+            self.notes.append(
+                f"padded {info.width}x{info.height} to {info.width + self._pad[1]}x{info.height + self._pad[0]} "
+                f"(edge pixels repeated) because {cfg.pix_fmt} needs even sizes"
+            )
+        vs = self._video = out.add_stream(cfg.codec, rate=info.rate or Fraction(25))
+        vs.width = info.width + self._pad[1]
+        vs.height = info.height + self._pad[0]
+        vs.pix_fmt = cfg.pix_fmt
+        if info.time_base:
+            # Encoder in the source's time base: pts pass through unchanged, so VFR stays VFR.
+            vs.time_base = info.time_base
+            vs.codec_context.time_base = info.time_base
+        options = {}
+        if cfg.codec in _CRF_PRESET_CODECS:
+            options = {"crf": str(cfg.crf), "preset": cfg.preset}
+        vs.options = options
+        if info.rotation:
+            vs.set_display_rotation(info.rotation)
+        for stream in info.audio:
+            self._add_audio(stream)
+
+    def _add_audio(self, stream) -> None:
+        out = self._out
+        name = stream.codec_context.name
+        if name in out.supported_codecs:
+            self._audio[stream.index] = (out.add_stream_from_template(stream), None)
+            return
+        for target in _AUDIO_FALLBACKS:
+            if target in out.supported_codecs or _codec_id_name(target) in out.supported_codecs:
+                try:
+                    ostream = out.add_stream(target, rate=stream.codec_context.sample_rate)
+                except (av.FFmpegError, ValueError):
+                    continue
+                ostream.layout = stream.codec_context.layout
+                self._audio[stream.index] = (ostream, stream.codec_context)
+                self.notes.append(f"audio stream {stream.index}: {name} re-encoded to {target} ({self.path.suffix} cannot hold {name})")
+                return
+        raise EncodeError(f"a {self.path.suffix} file can hold neither {name} audio nor any re-encodable format")
+
+    def write(self, item) -> None:
+        try:
+            if isinstance(item, Frame):
+                self._write_frame(item)
+            else:
+                self._write_audio(item)
+        except av.FFmpegError as exc:
+            raise EncodeError(f"encoding {self.path} failed: {exc}") from None
+
+    def _write_frame(self, frame: Frame) -> None:
+        image = frame.image
+        if any(self._pad):
+            image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
+        vf = av.VideoFrame.from_ndarray(image, format="rgb24")
+        if frame.pts is not None:
+            vf.pts = frame.pts
+            vf.time_base = frame.time_base
+        else:
+            vf.pts = self.written
+        for packet in self._video.encode(vf):
+            self._out.mux(packet)
+        self.written += 1
+
+    def _write_audio(self, packet) -> None:
+        entry = self._audio.get(packet.stream.index)
+        if entry is None:
+            return
+        ostream, decoder = entry
+        if decoder is None:
+            packet.stream = ostream
+            self._out.mux(packet)
+            return
+        for frame in decoder.decode(packet):
+            frame.pts = None  # let the encoder's resampler re-time the samples
+            for p in ostream.encode(frame):
+                self._out.mux(p)
+
+    def close(self) -> None:
+        """Flush encoders, finish the container and move it to the final path."""
+        try:
+            for packet in self._video.encode():
+                self._out.mux(packet)
+            for ostream, decoder in self._audio.values():
+                if decoder is not None:
+                    for frame in decoder.decode(None):
+                        frame.pts = None
+                        for p in ostream.encode(frame):
+                            self._out.mux(p)
+                    for p in ostream.encode():
+                        self._out.mux(p)
+            self._out.close()
+        except av.FFmpegError as exc:
+            self.abort()
+            raise EncodeError(f"finishing {self.path} failed: {exc}") from None
+        self._out = None
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop everything written so far (nothing is left at the output path)."""
+        if self._out is not None:
+            try:
+                self._out.close()
+            except Exception:  # noqa: BLE001 - the run already failed; cleanup must go on
+                pass
+            self._out = None
+        self.tmp.unlink(missing_ok=True)
+
+
+def _codec_id_name(encoder: str) -> str:
+    """Codec (format-level) name of an encoder, e.g. libopus -> opus."""
+    try:
+        return av.Codec(encoder, "w").name
+    except (av.FFmpegError, ValueError):
+        return encoder

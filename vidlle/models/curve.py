@@ -1,0 +1,123 @@
+"""The curve model: a zero-shot recurrent-curve enhancer (SGZ / Zero-DCE++ family).
+
+Split as the design's model interface says:
+
+* :class:`CurveNet` is the *parameter predictor*. It sees a downscaled frame and predicts a
+  per-pixel, per-channel curve-parameter map ``r`` at that low resolution.
+* :func:`apply_curve` is the *reference apply step*: ``r`` is upsampled bilinearly to the full
+  frame and ``steps`` recurrent quadratic steps ``x <- x + r * (x**2 - x)`` are applied. It is
+  differentiable (training uses it) and is the definition the fast runtime apply
+  (:mod:`vidlle.apply`) is tested against.
+
+With ``r`` in [-1, 1] and ``x`` in [0, 1] every step maps [0, 1] onto itself and is monotone, so
+the result never needs clipping and never inverts tones; ``r < 0`` brightens, ``r > 0`` darkens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class CurveConfig:
+    """Hyper-parameters of the curve model (stored with the weights).
+
+    width: channels of the hidden layers.
+    steps: recurrent curve steps applied at full resolution.
+    predict_size: long side, in pixels, of the frame the predictor sees (smaller frames are not
+        upscaled).
+    """
+
+    width: int = 16
+    steps: int = 8
+    predict_size: int = 128
+
+
+def predictor_size(height: int, width: int, predict_size: int) -> tuple[int, int]:
+    """(h, w) of the predictor's input for a ``height`` x ``width`` frame; aspect kept, never 0."""
+    scale = min(1.0, predict_size / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+class _SeparableConv(nn.Module):
+    """3x3 depthwise + 1x1 pointwise convolution (the SGZ / Zero-DCE++ building block).
+
+    Replicate padding, so the border of the map is predicted from real pixels rather than a
+    black frame (zero padding dims the curve along the edges).
+    """
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.depthwise = nn.Conv2d(cin, cin, 3, padding=1, groups=cin, padding_mode="replicate")
+        self.pointwise = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+class CurveNet(nn.Module):
+    """Curve-parameter predictor.
+
+    Seven separable conv layers at full (input) resolution with Zero-DCE-style symmetric skip
+    concatenations; no striding, so any input size works (down to 1x1).
+
+    forward: x (N, 3, h, w) float32 RGB in [0, 1] -> r (N, 3, h, w) float32 in [-1, 1].
+    """
+
+    def __init__(self, config: CurveConfig = CurveConfig()):
+        super().__init__()
+        c = config.width
+        self.config = config
+        self.conv1 = _SeparableConv(3, c)
+        self.conv2 = _SeparableConv(c, c)
+        self.conv3 = _SeparableConv(c, c)
+        self.conv4 = _SeparableConv(c, c)
+        self.conv5 = _SeparableConv(2 * c, c)
+        self.conv6 = _SeparableConv(2 * c, c)
+        self.conv7 = _SeparableConv(2 * c, 3)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # N(0, 0.02) as in SGZ; biases zero so the untrained curve starts near identity.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = F.relu(self.conv1(x))
+        x2 = F.relu(self.conv2(x1))
+        x3 = F.relu(self.conv3(x2))
+        x4 = F.relu(self.conv4(x3))
+        x5 = F.relu(self.conv5(torch.cat([x3, x4], 1)))
+        x6 = F.relu(self.conv6(torch.cat([x2, x5], 1)))
+        return torch.tanh(self.conv7(torch.cat([x1, x6], 1)))
+
+
+def upsample_params(r: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear (half-pixel centres, as cv2.INTER_LINEAR) upsampling of (N, C, h, w) to ``size``."""
+    if tuple(r.shape[-2:]) == tuple(size):
+        return r
+    return F.interpolate(r, size=size, mode="bilinear", align_corners=False)
+
+
+def curve_steps(x: torch.Tensor, r: torch.Tensor, steps: int) -> torch.Tensor:
+    """``steps`` recurrent quadratic steps; x and r broadcastable, x in [0, 1], r in [-1, 1]."""
+    for _ in range(steps):
+        x = x + r * (x * x - x)
+    return x
+
+
+def apply_curve(x: torch.Tensor, r: torch.Tensor, steps: int) -> torch.Tensor:
+    """Reference apply step.
+
+    x: (N, 3, H, W) float in [0, 1], the full-resolution frame.
+    r: (N, 3, h, w) float in [-1, 1], the low-resolution parameter map.
+    Returns (N, 3, H, W) float in [0, 1].
+    """
+    return curve_steps(x, upsample_params(r, tuple(x.shape[-2:])), steps)
+

@@ -1,0 +1,98 @@
+"""Explicit model registry: name -> network class, config and shipped weights.
+
+Weights files are ``torch.save`` dicts ``{"config": {...}, "state_dict": {...}}`` stored in
+``vidlle/models/weights/``; a JSON record next to each says how it was trained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from vidlle.errors import ModelError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows about one model.
+
+    name: registry key (``--model``).
+    description: one line for ``vidlle info``.
+    build: callable(config dict) -> (nn.Module, config object).
+    weights: file name under ``vidlle/models/weights``.
+    """
+
+    name: str
+    description: str
+    build: Callable
+    weights: str
+
+    @property
+    def weights_path(self) -> Path:
+        return WEIGHTS_DIR / self.weights
+
+    def weights_sha256(self) -> str:
+        return hashlib.sha256(self.weights_path.read_bytes()).hexdigest()
+
+    def training_record(self) -> dict | None:
+        """The JSON record written by the training script, or None if absent."""
+        path = self.weights_path.with_suffix(".json")
+        return json.loads(path.read_text()) if path.exists() else None
+
+
+def _build_curve(config: dict):
+    from vidlle.models.curve import CurveConfig, CurveNet
+
+    cfg = CurveConfig(**config)
+    return CurveNet(cfg), cfg
+
+
+_REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="curve",
+            description="zero-shot recurrent-curve enhancer (SGZ / Zero-DCE++ family)",
+            build=_build_curve,
+            weights="curve.pt",
+        ),
+    )
+}
+
+
+def available_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ModelError(
+            f"unknown model {name!r} (available: {', '.join(available_models())})"
+        ) from None
+
+
+def load_model(name: str, weights: str | Path | None = None):
+    """Build model ``name`` and load its weights (the shipped ones unless ``weights`` is given).
+
+    Returns (module in eval mode, config). Raises ModelError on missing or mismatched weights.
+    """
+    import torch
+
+    spec = get_spec(name)
+    path = Path(weights) if weights is not None else spec.weights_path
+    if not path.is_file():
+        raise ModelError(f"weights for model {name!r} not found at {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        module, config = spec.build(blob["config"])
+        module.load_state_dict(blob["state_dict"], strict=True)
+    except (RuntimeError, KeyError, TypeError, OSError) as exc:
+        raise ModelError(f"weights at {path} do not fit model {name!r}: {exc}") from None
+    return module.eval(), config

@@ -1,0 +1,221 @@
+"""Threads and bounded queues: source -> enhance -> sink, overlapping all three.
+
+Knows nothing about models or codecs: it gets a source (``open() -> StreamInfo``, iterable of
+items, ``close()``), a transform (list of Frames -> list of Frames, in order) and a sink
+(``open(info)``, ``write(item)``, ``close()`` to finalise, ``abort()`` to discard). Items that
+are not Frames (e.g. audio packets) pass the transform untouched and in order.
+
+Failure anywhere sets one stop event: every stage leaves its loop within ~0.1 s, the sink is
+aborted (nothing left at the output path) and the first error is raised in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from vidlle.errors import VidlleError
+from vidlle.frames import Frame
+
+_END = object()
+_POLL = 0.1
+
+
+class Interrupted(VidlleError):
+    """The run was stopped by Ctrl-C / SIGTERM; the sink was finalised or discarded cleanly."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """queue_size: items buffered between stages; batch: most frames per transform call."""
+
+    queue_size: int = 8
+    batch: int = 1
+
+
+@dataclass
+class Stats:
+    """Progress and per-stage busy time (seconds spent working, not waiting)."""
+
+    expected: int | None = None
+    frames: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    first_frame_at: float | None = None
+    busy: dict = field(default_factory=lambda: {"decode": 0.0, "enhance": 0.0, "encode": 0.0})
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def steady_fps(self) -> float:
+        """Frames per second after the first output frame (excludes start-up and warm-up)."""
+        if self.first_frame_at is None or self.frames < 2:
+            return self.fps
+        span = time.perf_counter() - self.first_frame_at
+        return (self.frames - 1) / span if span > 0 else 0.0
+
+
+class Pipeline:
+    def __init__(self, source, transform: Callable[[Sequence[Frame]], list[Frame]], sink,
+                 config: PipelineConfig = PipelineConfig(),
+                 progress: Callable[[Stats], None] | None = None, progress_interval: float = 0.5):
+        self.source, self.transform, self.sink = source, transform, sink
+        self.config = config
+        self.progress = progress
+        self.progress_interval = progress_interval
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.stats = Stats()
+        self._q_in: queue.Queue = queue.Queue(config.queue_size)
+        self._q_out: queue.Queue = queue.Queue(config.queue_size)
+
+    # -- queue helpers that give up as soon as the run is stopping --------------------------
+    def _put(self, q: queue.Queue, item) -> bool:
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=_POLL)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _get(self, q: queue.Queue):
+        while not self.stop.is_set():
+            try:
+                return q.get(timeout=_POLL)
+            except queue.Empty:
+                continue
+        return _END
+
+    def _stage(self, body: Callable[[], None]) -> Callable[[], None]:
+        def run():
+            try:
+                body()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                self.errors.append(exc)
+                self.stop.set()
+        return run
+
+    # -- stages ------------------------------------------------------------------------------
+    def _read(self) -> None:
+        it = iter(self.source)
+        busy = self.stats.busy
+        while not self.stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                item = next(it)
+            except StopIteration:
+                break
+            finally:
+                busy["decode"] += time.perf_counter() - t0
+            if not self._put(self._q_in, item):
+                return
+        self._put(self._q_in, _END)
+
+    def _enhance(self) -> None:
+        busy = self.stats.busy
+        pending: list[Frame] = []
+
+        def flush() -> bool:
+            if not pending or self.stop.is_set():
+                return not self.stop.is_set()
+            t0 = time.perf_counter()
+            out = self.transform(pending)
+            busy["enhance"] += time.perf_counter() - t0
+            pending.clear()
+            return all(self._put(self._q_out, f) for f in out)
+
+        while True:
+            if pending:
+                # Batch only what is already waiting: never hold a frame back for company.
+                try:
+                    item = self._q_in.get_nowait()
+                except queue.Empty:
+                    if not flush():
+                        return
+                    continue
+            else:
+                item = self._get(self._q_in)
+            if isinstance(item, Frame):
+                pending.append(item)
+                if len(pending) >= self.config.batch and not flush():
+                    return
+                continue
+            if not flush():
+                return
+            if item is _END:
+                break
+            if not self._put(self._q_out, item):
+                return
+        self._put(self._q_out, _END)
+
+    def _write(self) -> None:
+        stats = self.stats
+        while True:
+            item = self._get(self._q_out)
+            if item is _END:
+                return
+            t0 = time.perf_counter()
+            self.sink.write(item)
+            stats.busy["encode"] += time.perf_counter() - t0
+            if isinstance(item, Frame):
+                stats.frames += 1
+                if stats.first_frame_at is None:
+                    stats.first_frame_at = time.perf_counter()
+
+    # -- driver -------------------------------------------------------------------------------
+    def run(self) -> Stats:
+        """Run to the end. Raises the first stage error, or Interrupted on KeyboardInterrupt."""
+        info = self.source.open()
+        self.stats = Stats(expected=info.frames)
+        threads: list[threading.Thread] = []
+        try:
+            self.sink.open(info)
+            threads = [
+                threading.Thread(target=self._stage(body), name=f"vidlle-{name}", daemon=True)
+                for name, body in (("decode", self._read), ("enhance", self._enhance), ("encode", self._write))
+            ]
+            for t in threads:
+                t.start()
+            next_report = time.perf_counter()
+            while any(t.is_alive() for t in threads):
+                threads[-1].join(_POLL)
+                if self.errors:
+                    break
+                if self.progress and time.perf_counter() >= next_report:
+                    self.progress(self.stats)
+                    next_report = time.perf_counter() + self.progress_interval
+        except KeyboardInterrupt:
+            self._shutdown(threads)
+            raise Interrupted("interrupted") from None
+        except BaseException:
+            self._shutdown(threads)
+            raise
+        if self.errors:
+            self._shutdown(threads)
+            raise self.errors[0]
+        try:
+            self.sink.close()
+        except BaseException:
+            self.sink.abort()
+            raise
+        finally:
+            self.source.close()
+        if self.progress:
+            self.progress(self.stats)
+        return self.stats
+
+    def _shutdown(self, threads: list[threading.Thread]) -> None:
+        self.stop.set()
+        for t in threads:
+            t.join(5.0)
+        self.sink.abort()
+        self.source.close()
