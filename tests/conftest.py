@@ -47,10 +47,10 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 
 
 def write_mulaw_mov(path: Path, width: int = 161, height: int = 97, frames: int = 5) -> None:
-    """Odd-size FFV1 video with mu-law audio in MOV: MP4 cannot hold mu-law (must re-encode)."""
+    """Odd-size PNG-coded video with mu-law audio in MOV: MP4 cannot hold mu-law (must re-encode)."""
     out = av.open(str(path), "w")
-    vs = out.add_stream("ffv1", rate=10)
-    vs.width, vs.height, vs.pix_fmt = width, height, "yuv444p"
+    vs = out.add_stream("png", rate=10)
+    vs.width, vs.height, vs.pix_fmt = width, height, "rgb24"
     a = out.add_stream("pcm_mulaw", rate=8000)
     a.layout = "mono"
     rng = np.random.default_rng(1)

@@ -36,7 +36,9 @@ def cli(debug: bool) -> None:
 @click.option("--preset", default="veryfast", show_default=True, help="Encoder speed preset.")
 @click.option("--batch", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Most frames per model call (frames already decoded are batched).")
-def enhance(input, output, overwrite, quiet, model, weights, backend, device, precision, codec, crf, preset, batch):
+@click.option("--stats-json", type=click.Path(dir_okay=False), help="Also write run statistics as JSON here.")
+def enhance(input, output, overwrite, quiet, model, weights, backend, device, precision, codec, crf, preset, batch,
+            stats_json):
     """Enhance INPUT (video, image or folder of images) into OUTPUT."""
     from vidlle.api import Enhancer
     from vidlle.io.encode import EncodeConfig
@@ -60,12 +62,25 @@ def enhance(input, output, overwrite, quiet, model, weights, backend, device, pr
         raise
     if bar:
         bar.finish()
+    if stats_json:
+        _write_stats(stats_json, stats, enhancer.describe())
     if not quiet:
         for note in sink.notes:
             click.echo(f"vidlle: note: {note}", err=True)
         if kind == "video" and getattr(source, "corrupt", 0):
             click.echo(f"vidlle: warning: {source.corrupt} frames were flagged corrupt by the decoder", err=True)
         click.echo(summary_line(stats, enhancer.describe(), output), err=True)
+
+
+def _write_stats(path: str, stats, what: str) -> None:
+    import json
+    import time
+
+    first = None if stats.first_frame_at is None else time.time() - (time.perf_counter() - stats.first_frame_at)
+    record = {"frames": stats.frames, "elapsed_s": stats.elapsed, "fps": stats.fps, "steady_fps": stats.steady_fps,
+              "first_frame_time": first, "busy_s": stats.busy, "enhancer": what}
+    with open(path, "w") as fh:
+        json.dump(record, fh, indent=2)
 
 
 @cli.command()

@@ -44,11 +44,16 @@ class Stats:
     frames: int = 0
     started: float = field(default_factory=time.perf_counter)
     first_frame_at: float | None = None
+    finished_at: float | None = None
     busy: dict = field(default_factory=lambda: {"decode": 0.0, "enhance": 0.0, "encode": 0.0})
 
     @property
+    def now(self) -> float:
+        return self.finished_at if self.finished_at is not None else time.perf_counter()
+
+    @property
     def elapsed(self) -> float:
-        return time.perf_counter() - self.started
+        return self.now - self.started
 
     @property
     def fps(self) -> float:
@@ -59,7 +64,7 @@ class Stats:
         """Frames per second after the first output frame (excludes start-up and warm-up)."""
         if self.first_frame_at is None or self.frames < 2:
             return self.fps
-        span = time.perf_counter() - self.first_frame_at
+        span = self.now - self.first_frame_at
         return (self.frames - 1) / span if span > 0 else 0.0
 
 
@@ -127,10 +132,11 @@ class Pipeline:
         def flush() -> bool:
             if not pending or self.stop.is_set():
                 return not self.stop.is_set()
-            t0 = time.perf_counter()
-            out = self.transform(pending)
-            busy["enhance"] += time.perf_counter() - t0
+            batch = pending[:]
             pending.clear()
+            t0 = time.perf_counter()
+            out = self.transform(batch)
+            busy["enhance"] += time.perf_counter() - t0
             return all(self._put(self._q_out, f) for f in out)
 
         while True:
@@ -209,6 +215,7 @@ class Pipeline:
             raise
         finally:
             self.source.close()
+        self.stats.finished_at = time.perf_counter()
         if self.progress:
             self.progress(self.stats)
         return self.stats

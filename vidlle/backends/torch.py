@@ -28,6 +28,9 @@ class TorchBackend(Backend):
             # synchronisation, and the other pipeline stages (decoder, x264) already own the
             # cores. Measured: 36 ms/frame with 2 threads under load vs 5 ms with 1.
             torch.set_num_threads(1)
+            # Trained weights drive some activations into denormal floats, which x86 CPUs
+            # handle in microcode: 21 ms -> 5.8 ms per 128x72 prediction when flushed to zero.
+            torch.set_flush_denormal(True)
         # channels_last: the depthwise/pointwise convolutions run ~1.4x faster on CPU (measured).
         self.model = model.to(self.torch_device, self.dtype).to(memory_format=torch.channels_last).eval()
 

@@ -61,11 +61,11 @@ def plan(input_spec: str, output_spec: str, overwrite: bool, encode_config=None)
         raise OutputError(f"output {out} is the input; choose another path")
 
     if src.is_dir():
+        if out.suffix and not out.is_dir():
+            raise OutputError(f"input {src} is a folder; the output must be a folder too, not {out}")
         images = folder_images(src)
         if not images:
             raise InputError(f"folder {src} contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        if out.suffix and not out.is_dir():
-            raise OutputError(f"input {src} is a folder; the output must be a folder too, not {out}")
         if out.exists() and not overwrite:
             clashes = [p.name for p in images if (out / p.name).exists()]
             if clashes:
