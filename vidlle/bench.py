@@ -75,24 +75,20 @@ def run_pipeline_bench(sizes: list[str], seconds: float, repeat: int) -> list[di
             frames = int(seconds * 25)
             print(f"bench: writing {frames}-frame {width}x{height} dark clip ...", file=sys.stderr, flush=True)
             write_dark_clip(src, width=width, height=height, frames=frames, audio=False, crf=20)
-            best_bare, best_vid = None, None
+            bares, vids = [], []
             for i in range(repeat):
-                bare = _measure([sys.executable, "-m", "vidlle.bench", "bare", str(src), str(tmp / "bare.mp4")], None)
+                bares.append(_measure([sys.executable, "-m", "vidlle.bench", "bare", str(src), str(tmp / "bare.mp4")], None))
                 stats_file = tmp / "stats.json"
-                vid = _measure([sys.executable, "-m", "vidlle", "enhance", str(src), str(tmp / "vidlle.mp4"), "-y", "--quiet",
-                                "--codec", ENCODER["codec"], "--crf", ENCODER["crf"], "--preset", ENCODER["preset"],
-                                "--stats-json", str(stats_file)], stats_file)
-                print(f"bench: {name} run {i + 1}/{repeat}: bare {bare['steady_fps']:.1f} fps, "
-                      f"vidlle {vid['steady_fps']:.1f} fps", file=sys.stderr, flush=True)
-                if best_bare is None or bare["steady_fps"] > best_bare["steady_fps"]:
-                    best_bare = bare
-                if best_vid is None or vid["steady_fps"] > best_vid["steady_fps"]:
-                    best_vid = vid
+                vids.append(_measure([sys.executable, "-m", "vidlle", "enhance", str(src), str(tmp / "vidlle.mp4"), "-y",
+                                      "--quiet", "--codec", ENCODER["codec"], "--crf", ENCODER["crf"],
+                                      "--preset", ENCODER["preset"], "--stats-json", str(stats_file)], stats_file))
+                print(f"bench: {name} run {i + 1}/{repeat}: bare {bares[-1]['steady_fps']:.1f} fps, "
+                      f"vidlle {vids[-1]['steady_fps']:.1f} fps", file=sys.stderr, flush=True)
             # Diagnostic: the same bare transcode fed vidlle's (brightened) output, i.e. the content
             # vidlle's encoder actually has to compress; amplified noise costs x264 far more CPU.
-            same = max((_measure([sys.executable, "-m", "vidlle.bench", "bare", str(tmp / "vidlle.mp4"),
-                                  str(tmp / "bare2.mp4")], None) for _ in range(repeat)),
-                       key=lambda r: r["steady_fps"])
+            sames = [_measure([sys.executable, "-m", "vidlle.bench", "bare", str(tmp / "vidlle.mp4"),
+                               str(tmp / "bare2.mp4")], None) for _ in range(repeat)]
+            best_bare, best_vid, same = (max(runs, key=lambda r: r["steady_fps"]) for runs in (bares, vids, sames))
             rows.append({"size": name, "frames": frames, "bare": best_bare, "vidlle": best_vid, "bare_enhanced": same,
                          "ratio": best_vid["steady_fps"] / best_bare["steady_fps"]})
     print(f"\ncpu cores: {os.cpu_count()}; encoder {ENCODER['codec']} {ENCODER['preset']} crf {ENCODER['crf']}; "
