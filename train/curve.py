@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from train.data import ImageFolder
-from train.losses import ZeroReferenceLoss
+from train.losses import ZeroReferenceLoss, semantic_focal_loss
 from vidlle.models.curve import CurveConfig, CurveNet, apply_curve, predictor_size
 
 
@@ -41,15 +41,44 @@ def predictor_input(x: torch.Tensor, predict_size: int) -> torch.Tensor:
     return x if (h, w) == tuple(x.shape[-2:]) else F.interpolate(x, size=(h, w), mode="area")
 
 
-def train_step(model, criterion, batch, optimizer, steps: int, predict_size: int, clip: float):
+class SemanticGuidance:
+    """SGZ's semantic term: a frozen ESPNetv2 segments the enhanced crop; focal loss on its confidence.
+
+    The segmenter's weights never change (``requires_grad`` off, eval-mode batch norm); only the
+    gradient with respect to its *input* reaches the curve model.
+    """
+
+    def __init__(self, weights: str | None, weight: float, device: torch.device, size: int, images: int):
+        from vidlle.models.segment import find_seg_weights, load_segmenter
+
+        self.path = find_seg_weights(weights)
+        self.segmenter, self.classes = load_segmenter(self.path, device=device)
+        self.weight, self.size, self.images = weight, size, images
+
+    def __call__(self, enhanced: torch.Tensor) -> torch.Tensor:
+        # ESPNetv2 costs ~50x the curve model: on CPU the term is computed on the first
+        # ``images`` crops of the batch, area-downscaled to ``size`` pixels (the focal term is a
+        # per-pixel mean, so a subset and a smaller view estimate the same quantity).
+        x = enhanced[: self.images]
+        if self.size and self.size < x.shape[-1]:
+            x = F.interpolate(x, size=(self.size, self.size), mode="area")
+        return semantic_focal_loss(self.segmenter(x))
+
+
+def train_step(model, criterion, batch, optimizer, steps: int, predict_size: int, clip: float,
+               semantic: SemanticGuidance | None = None):
     r = model(predictor_input(batch, predict_size))
     enhanced = apply_curve(batch, r, steps)
     loss, parts = criterion(enhanced, batch, r)
+    if semantic is not None:
+        sem = semantic(enhanced)
+        loss = loss + semantic.weight * sem
+        parts["sem"] = float(sem.detach())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
-    return float(loss), parts
+    return float(loss.detach()), parts
 
 
 def git_commit() -> str:
@@ -84,6 +113,16 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=CurveConfig.width)
     ap.add_argument("--curve-steps", type=int, default=CurveConfig.steps)
     ap.add_argument("--predict-size", type=int, default=CurveConfig.predict_size)
+    ap.add_argument("--sem-weight", type=float, default=0.1,
+                    help="weight of SGZ's semantic loss (0 disables it and the segmenter)")
+    ap.add_argument("--sem-size", type=int, default=0, help="segment a downscaled view (pixels; 0 = full crop)")
+    ap.add_argument("--sem-images", type=int, default=0, help="segment only the first N crops of a batch (0 = all)")
+    ap.add_argument("--seg-weights", help="ESPNetv2 .pth (default: $VIDLLE_SEG_WEIGHTS or the cache dir)")
+    ap.add_argument("--exposure-level", type=float, default=0.6)
+    ap.add_argument("--w-spa", type=float, default=1.0)
+    ap.add_argument("--w-col", type=float, default=5.0)
+    ap.add_argument("--w-exp", type=float, default=10.0)
+    ap.add_argument("--w-tv", type=float, default=1600.0)
     args = ap.parse_args(argv)
 
     if args.export:
@@ -97,7 +136,10 @@ def main(argv=None) -> int:
     config = CurveConfig(width=args.width, steps=args.curve_steps, predict_size=args.predict_size)
     model = CurveNet(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    criterion = ZeroReferenceLoss()
+    criterion = ZeroReferenceLoss(w_spa=args.w_spa, w_col=args.w_col, w_exp=args.w_exp, w_tv=args.w_tv,
+                                  exposure_level=args.exposure_level)
+    semantic = SemanticGuidance(args.seg_weights, args.sem_weight, device, args.sem_size,
+                                args.sem_images or args.batch) if args.sem_weight > 0 else None
     start = 0
     args.out.mkdir(parents=True, exist_ok=True)
     if args.resume:
@@ -120,7 +162,10 @@ def main(argv=None) -> int:
         "lr": args.lr,
         "seed": args.seed,
         "losses": {"spa": criterion.w_spa, "col": criterion.w_col, "exp": criterion.w_exp, "tv": criterion.w_tv,
-                   "exposure_level": criterion.exposure_level},
+                   "exposure_level": criterion.exposure_level,
+                   "sem": semantic.weight if semantic else 0.0},
+        "segmenter": semantic.path.name if semantic else None,
+        "semantic_view": {"size": args.sem_size, "images": args.sem_images or args.batch} if semantic else None,
         "device": str(device),
         "commit": git_commit(),
     }
@@ -130,7 +175,8 @@ def main(argv=None) -> int:
         for batch in loader:
             if it >= args.iters:
                 break
-            loss, parts = train_step(model, criterion, batch.to(device), optimizer, config.steps, config.predict_size, 0.1)
+            loss, parts = train_step(model, criterion, batch.to(device), optimizer, config.steps,
+                                     config.predict_size, 0.1, semantic)
             it += 1
             ema = loss if ema is None else 0.98 * ema + 0.02 * loss
             log.write(json.dumps({"iter": it, "loss": loss, **parts}) + "\n")

@@ -63,6 +63,20 @@ def illumination_smoothness_loss(params: torch.Tensor) -> torch.Tensor:
     return (dx * dx).mean() + (dy * dy).mean()
 
 
+def semantic_focal_loss(logits: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+    """SGZ's semantic loss (eq. 6): focal loss of a frozen segmenter against its own argmax.
+
+    logits: (N, C, H, W) segmenter output on the *enhanced* image. p is the probability of the
+    most likely class at each pixel; the loss ``-(1 - p)**gamma * log p`` is small where the
+    segmenter is already confident and large where the enhancement leaves it unsure, so the
+    gradient (through the frozen segmenter into the image) pushes the enhancement towards images
+    whose content is recognisable. Mean over N, H, W; beta is the caller's weight.
+    """
+    log_p = F.log_softmax(logits.float(), dim=1).max(dim=1).values
+    p = log_p.exp()
+    return (-((1.0 - p) ** gamma) * log_p).mean()
+
+
 class ZeroReferenceLoss(nn.Module):
     """Weighted sum of the four non-reference losses; returns (total, dict of parts).
 
