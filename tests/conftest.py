@@ -15,6 +15,12 @@ from vidlle.io.synth import write_dark_clip
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Keep exported ONNX files and engines out of the user's ~/.cache (one cache per session)."""
+    monkeypatch.setenv("VIDLLE_CACHE", str(tmp_path_factory.getbasetemp() / "vidlle-cache"))
+
+
 def pytest_collection_modifyitems(config, items):
     slow_ok = os.environ.get("VIDLLE_SLOW") == "1"
     try:

@@ -182,7 +182,7 @@ def _bad_inputs(tmp_path: Path, clips) -> dict[str, tuple[list, str]]:
         "output == input": ([clips["plain"], clips["plain"], "-y"], "is the input"),
         "unknown output extension": ([clips["plain"], tmp_path / "out.xyz"], "unknown output extension"),
         "existing output without -y": ([clips["plain"], existing], "already exists"),
-        "live source not supported": (["webcam:0", out], "not supported"),
+        "webcam without a device": (["webcam:0", out], "no camera at /dev/video0"),
     }
 
 
@@ -206,7 +206,7 @@ BAD_CASES = [
     "missing file", "directory where a file is expected", "non-video file", "zero-byte file",
     "truncated video", "truncated faststart video", "corrupt video", "zero-frame video",
     "unwritable output", "unwritable output (read-only fs)", "output == input",
-    "unknown output extension", "existing output without -y", "live source not supported",
+    "unknown output extension", "existing output without -y", "webcam without a device",
 ]
 
 
@@ -248,3 +248,62 @@ def test_ctrl_c_finalises_cleanly(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted after" in err and "nothing written" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == [src]
+
+
+# -- engines and backends (issue 6) -----------------------------------------------------------
+
+def test_enhance_with_onnxruntime_backend_end_to_end(clips, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("VIDLLE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "ort.mp4"
+    code, err = run(capsys, "enhance", clips["mute"], out, "--backend", "onnxruntime")
+    assert code == 0, err
+    assert "backend onnxruntime (cpu, fp32, CPUExecutionProvider)" in err.strip().splitlines()[-1]
+    _, frames, _ = decode_video(out)
+    _, ref, _ = decode_video(clips["mute"])
+    assert len(frames) == len(ref) == 5 and np.mean(frames) > 2.5 * np.mean(ref)
+    assert list((tmp_path / "cache" / "engines").glob("curve-*-fp32-opset17.onnx"))
+    code, err = run(capsys, "enhance", clips["mute"], tmp_path / "auto.mp4")
+    assert code == 0 and "chosen by auto" in err.strip().splitlines()[-1]
+
+
+def test_build_engine_without_tensorrt_exports_onnx_then_fails_in_one_line(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # as on machines without TensorRT
+    monkeypatch.setenv("VIDLLE_CACHE", str(tmp_path))
+    code, err = run(capsys, "build-engine", "--model", "curve", "--precision", "fp16", "--shapes", "360p,1080p,4k")
+    assert code == 1, err
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("vidlle: error: TensorRT is not installed") and "vidlle[trt]" in lines[-1]
+    assert "Traceback" not in err
+    assert any("uint8 output max diff" in line for line in lines)  # verified before failing
+    assert any("min 1x3x72x128, opt 1x3x72x128, max 64x3x72x128" in line for line in lines)
+    assert len(list((tmp_path / "engines").glob("*.onnx"))) == 2  # fp32 + mixed fp16 graphs
+
+
+def test_build_engine_onnx_only_then_info_lists_the_cache(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("VIDLLE_CACHE", str(tmp_path))
+    code, err = run(capsys, "build-engine", "--onnx-only", "--precision", "fp32")
+    assert code == 0, err
+    assert "ONNX (fp32): " in err and "max 64x3x128x128" in err
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"engine cache: {tmp_path / 'engines'} (1 files)" in out
+    assert "ONNX fp32 opset 17" in out and "verified: uint8 diff" in out and "; ok" in out
+    assert "auto         cpu fp32: onnxruntime" in out
+    onnx_file = next((tmp_path / "engines").glob("*.onnx"))
+    onnx_file.write_bytes(b"tampered")
+    assert main(["info"]) == 0
+    assert "corrupt" in capsys.readouterr().out
+    assert run(capsys, "build-engine", "--shapes", "nonsense")[0] == 2
+
+
+def test_bench_models_prints_backend_table_and_auto_choice(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("VIDLLE_CACHE", str(tmp_path))
+    code = main(["bench", "--models", "--sizes", "64x36", "--seconds", "0.1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "| 64x36 | torch | 36x64 |" in out and "| 64x36 | onnxruntime | 36x64 |" in out
+    assert "auto on cpu picks onnxruntime" in out

@@ -19,10 +19,11 @@ import cv2
 import numpy as np
 
 from vidlle.apply import apply_curve_map, check_frame
-from vidlle.backends import create_backend
+from vidlle.backends import create_backend, model_source
 from vidlle.frames import Frame
 from vidlle.models import get_spec, load_model
 from vidlle.models.curve import predictor_size
+from vidlle.temporal import TemporalConfig, TemporalState
 
 
 @dataclass(frozen=True)
@@ -34,20 +35,37 @@ class EnhancerConfig:
     device: str = "cpu"
     precision: str = "fp32"
     weights: str | None = None
+    temporal: bool = False
 
 
 class Enhancer:
-    """Enhances frames of one stream, in order. Not thread-safe: one Enhancer per stream."""
+    """Enhances frames of one stream, in order. Not thread-safe: one Enhancer per stream.
+
+    temporal: frames are consecutive frames of one video: stabilise the curve maps across frames
+        and denoise still regions (:mod:`vidlle.temporal`). Off for unrelated images.
+    overlay: callable (H, W, 3) uint8 -> same, applied last (not fed back into temporal state).
+    """
 
     def __init__(self, model: str = "curve", backend: str = "auto", device: str = "cpu",
-                 precision: str = "fp32", weights: str | None = None):
-        self.config = EnhancerConfig(model, backend, device, precision, weights)
+                 precision: str = "fp32", weights: str | None = None, temporal: bool = False,
+                 temporal_config: TemporalConfig = TemporalConfig(), overlay=None):
+        self.config = EnhancerConfig(model, backend, device, precision, weights, temporal)
+        self.temporal = TemporalState(temporal_config) if temporal else None
+        self.overlay = overlay  # e.g. vidlle.overlay.SegmentationOverlay; drawn on the final picture
         self.spec = get_spec(model)
         module, self.model_config = load_model(model, weights)
-        self.backend = create_backend(backend, module, device=device, precision=precision)
+        self.backend = create_backend(backend, module, device=device, precision=precision,
+                                      source=model_source(model, weights))
 
     def describe(self) -> str:
-        return f"model {self.spec.name}, backend {self.backend.describe()}"
+        temporal = ", temporal" if self.temporal else ""
+        overlay = ", seg overlay" if self.overlay is not None else ""
+        return f"model {self.spec.name}, backend {self.backend.describe()}{temporal}{overlay}"
+
+    def reset(self) -> None:
+        """Forget the stream's temporal state (a seek, a reconnect, a new scene)."""
+        if self.temporal:
+            self.temporal.reset()
 
     def _predictor_input(self, frame: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 -> (3, h, w) float32 in [0, 1] at the predictor's size."""
@@ -58,16 +76,20 @@ class Enhancer:
     def predict_params(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Low-resolution curve maps, (3, h, w) float32 in [-1, 1], one per frame.
 
-        Frames of the same size share one backend call (a batch).
+        Frames of the same size share one backend call (a batch). With temporal processing on,
+        the maps are the stabilised ones (this call advances the stream's state).
         """
         groups: dict[tuple, list[int]] = defaultdict(list)
         for i, f in enumerate(frames):
             groups[f.shape[:2]].append(i)
         params: list = [None] * len(frames)
+        smalls: list = [None] * len(frames)
         for indices in groups.values():
             batch = np.stack([self._predictor_input(frames[i]) for i in indices])
-            for i, p in zip(indices, self.backend.predict(batch)):
-                params[i] = p
+            for i, small, p in zip(indices, batch, self.backend.predict(batch)):
+                params[i], smalls[i] = p, small
+        if self.temporal:
+            params = [self.temporal.smooth_params(s, p) for s, p in zip(smalls, params)]
         return params
 
     def enhance_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -77,13 +99,33 @@ class Enhancer:
             return []
         params = self.predict_params(frames)
         steps = self.model_config.steps
-        return [apply_curve_map(f, p, steps) for f, p in zip(frames, params)]
+        out = [apply_curve_map(f, p, steps) for f, p in zip(frames, params)]
+        if self.temporal:
+            out = [self.temporal.denoise(o) for o in out]
+        if self.overlay is not None:
+            out = [self.overlay(o) for o in out]
+        return out
 
     def enhance(self, frame: np.ndarray) -> np.ndarray:
         """Enhance one (H, W, 3) uint8 RGB frame."""
         return self.enhance_batch([frame])[0]
 
     def enhance_frames(self, frames: Sequence[Frame]) -> list[Frame]:
-        """Pipeline form: Frames in decode order -> Frames with enhanced images, metadata kept."""
+        """Pipeline form: Frames in decode order -> Frames with enhanced images, metadata kept.
+
+        A frame marked ``discontinuity`` (a live source reconnected) resets the temporal state
+        before it is enhanced.
+        """
+        out: list[Frame] = []
+        start = 0
+        for i, f in enumerate(frames):
+            if f.discontinuity and i > start:
+                out += self._enhance_run(frames[start:i])
+                start = i
+        return out + self._enhance_run(frames[start:])
+
+    def _enhance_run(self, frames: Sequence[Frame]) -> list[Frame]:
+        if frames and frames[0].discontinuity:
+            self.reset()
         images = self.enhance_batch([f.image for f in frames])
         return [f.with_image(img) for f, img in zip(frames, images)]

@@ -21,6 +21,57 @@ def cli(debug: bool) -> None:
     """Real-time low-light video enhancement."""
 
 
+def live_options(f):
+    """Options of live inputs (webcam, RTSP/HTTP streams), shared by enhance and preview."""
+    options = [
+        click.option("--rtsp-transport", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True,
+                     help="RTSP transport for rtsp:// inputs and outputs."),
+        click.option("--timeout", "live_timeout", type=click.FloatRange(0.5, 600), default=5.0, show_default=True,
+                     help="Live input: seconds without data before it counts as stalled and is reconnected."),
+        click.option("--reconnect", "max_reconnects", type=click.IntRange(0), default=None,
+                     help="Live input: give up after N failed reconnect attempts in a row [default: never]."),
+        click.option("--wait-for-source", is_flag=True,
+                     help="Live input: keep retrying when the first connection fails (camera still booting)."),
+        click.option("--video-size", help="Webcam capture size, e.g. 1280x720."),
+        click.option("--framerate", help="Webcam capture rate, e.g. 30."),
+        click.option("--input-format", help="Webcam pixel format, e.g. mjpeg or yuyv422."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def temporal_options(f):
+    """Temporal processing and the segmentation overlay, shared by enhance and preview."""
+    options = [
+        click.option("--temporal/--no-temporal", default=True, show_default=True,
+                     help="Video: stabilise the curve across frames and denoise still regions."),
+        click.option("--overlay", type=click.Choice(["none", "seg"]), default="none", show_default=True,
+                     help="Blend an ESPNetv2 segmentation (people, vehicles, ...) over the enhanced frames."),
+        click.option("--seg-weights", type=click.Path(dir_okay=False),
+                     help="ESPNetv2 weights for --overlay seg [default: $VIDLLE_SEG_WEIGHTS or the cache dir]."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _overlay(kind: str, seg_weights: str | None):
+    if kind == "none":
+        return None
+    from vidlle.overlay import SegmentationOverlay
+
+    return SegmentationOverlay.load(seg_weights)
+
+
+def _live_config(rtsp_transport, live_timeout, max_reconnects, wait_for_source, video_size, framerate, input_format):
+    from vidlle.io.live import LiveConfig
+
+    return LiveConfig(transport=rtsp_transport, read_timeout=live_timeout, open_timeout=max(10.0, live_timeout),
+                      max_reconnects=max_reconnects, retry_first_connect=wait_for_source, video_size=video_size,
+                      framerate=framerate, input_format=input_format)
+
+
 @cli.command()
 @click.argument("input", metavar="INPUT")
 @click.argument("output", metavar="OUTPUT")
@@ -37,17 +88,26 @@ def cli(debug: bool) -> None:
 @click.option("--batch", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Most frames per model call (frames already decoded are batched).")
 @click.option("--stats-json", type=click.Path(dir_okay=False), help="Also write run statistics as JSON here.")
+@temporal_options
+@live_options
 def enhance(input, output, overwrite, quiet, model, weights, backend, device, precision, codec, crf, preset, batch,
-            stats_json):
-    """Enhance INPUT (video, image or folder of images) into OUTPUT."""
+            stats_json, temporal, overlay, seg_weights, rtsp_transport, live_timeout, max_reconnects, wait_for_source,
+            video_size, framerate, input_format):
+    """Enhance INPUT (video, image, folder of images, webcam:N, /dev/videoN, rtsp://, http(s)://)
+    into OUTPUT (video file, image, folder, or rtsp:// to publish)."""
     from vidlle.api import Enhancer
     from vidlle.io.encode import EncodeConfig
     from vidlle.io.sources import plan
     from vidlle.pipeline import Interrupted, Pipeline, PipelineConfig
     from vidlle.progress import ProgressBar, summary_line
 
-    source, sink, kind = plan(input, output, overwrite, EncodeConfig(codec=codec, crf=crf, preset=preset))
-    enhancer = Enhancer(model, backend=backend, device=device, precision=precision, weights=weights)
+    live_config = _live_config(rtsp_transport, live_timeout, max_reconnects, wait_for_source, video_size, framerate,
+                               input_format)
+    source, sink, kind = plan(input, output, overwrite, EncodeConfig(codec=codec, crf=crf, preset=preset),
+                              live_config=live_config, rtsp_transport=rtsp_transport)
+    # Frames of a video are consecutive: temporal processing on by default; images are unrelated.
+    enhancer = Enhancer(model, backend=backend, device=device, precision=precision, weights=weights,
+                        temporal=temporal and kind in ("video", "live"), overlay=_overlay(overlay, seg_weights))
     bar = None if quiet else ProgressBar()
     pipeline = Pipeline(source, enhancer.enhance_frames, sink, PipelineConfig(batch=batch), progress=bar)
     try:
@@ -55,21 +115,78 @@ def enhance(input, output, overwrite, quiet, model, weights, backend, device, pr
     except Interrupted:
         if bar:
             bar.finish()
+        kept = getattr(sink, "kept_message", lambda: None)()
+        if kind == "live":
+            raise Interrupted(f"interrupted after {pipeline.stats.frames} frames; "
+                              f"{kept or 'nothing recorded to ' + output}") from None
         raise Interrupted(f"interrupted after {pipeline.stats.frames} frames; nothing written to {output}") from None
-    except VidlleError:
+    except VidlleError as exc:
         if bar:
             bar.finish()
+        kept = getattr(sink, "kept_message", lambda: None)()
+        if kept:  # a live recording survives a fatal error; say where, on the same line
+            exc.args = (f"{exc}; {kept}",)
         raise
     if bar:
         bar.finish()
     if stats_json:
         _write_stats(stats_json, stats, enhancer.describe())
     if not quiet:
-        for note in sink.notes:
+        for note in enhancer.backend.notes + sink.notes:
             click.echo(f"vidlle: note: {note}", err=True)
         if kind == "video" and getattr(source, "corrupt", 0):
             click.echo(f"vidlle: warning: {source.corrupt} frames were flagged corrupt by the decoder", err=True)
-        click.echo(summary_line(stats, enhancer.describe(), output), err=True)
+        line = summary_line(stats, enhancer.describe(), output)
+        if stats.live is not None:
+            lat = stats.latency_ms(0.5)
+            line += f" | live: {stats.live.line()}" + (f", capture->written {lat:.0f} ms" if lat is not None else "")
+        click.echo(line, err=True)
+
+
+@cli.command()
+@click.argument("source", metavar="SOURCE")
+@click.option("--model", default="curve", show_default=True, help="Model from the registry (see `vidlle info`).")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Weights file instead of the shipped one.")
+@click.option("--backend", default="auto", show_default=True, help="auto or a backend listed by `vidlle info`.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True)
+@click.option("--max-width", type=click.IntRange(160, 7680), default=1920, show_default=True,
+              help="Widest the side-by-side window may be (pixels).")
+@temporal_options
+@live_options
+def preview(source, model, weights, backend, device, precision, max_width, temporal, overlay, seg_weights,
+            rtsp_transport, live_timeout, max_reconnects, wait_for_source, video_size, framerate, input_format):
+    """Live window for SOURCE (webcam:N, rtsp://..., testsrc, or a video file): original | enhanced.
+
+    Keys: q quit, space toggle enhancement, o toggle the segmentation overlay.
+    """
+    # OpenCV before anything that loads PyAV: PyAV's bundled libxcb freezes OpenCV windows.
+    from vidlle.io.preview import PreviewControls, PreviewSink, keep_original
+    from vidlle.api import Enhancer
+    from vidlle.io.sources import open_source
+    from vidlle.pipeline import Interrupted, Pipeline
+    from vidlle.progress import summary_line
+
+    live_config = _live_config(rtsp_transport, live_timeout, max_reconnects, wait_for_source, video_size, framerate,
+                               input_format)
+    src, kind = open_source(source, live_config)
+    enhancer = Enhancer(model, backend=backend, device=device, precision=precision, weights=weights,
+                        temporal=temporal, overlay=_overlay(overlay, seg_weights))
+
+    def on_change(name: str, on: bool) -> None:
+        if name == "overlay" and enhancer.overlay is not None:
+            enhancer.overlay.enabled = on
+
+    controls = PreviewControls(overlay=enhancer.overlay is not None, on_change=on_change)
+    sink = PreviewSink(title=f"vidlle - {getattr(src, 'shown', source)}", controls=controls,
+                       live_stats=getattr(src, "stats", None), max_width=max_width)
+    pipeline = Pipeline(src, keep_original(enhancer.enhance_frames, controls), sink)
+    sink.on_quit = pipeline.request_stop
+    try:
+        stats = pipeline.run()
+    except Interrupted:
+        raise Interrupted(f"interrupted after {pipeline.stats.frames} frames") from None
+    click.echo(summary_line(stats, enhancer.describe(), "window") + f" | {sink.status()}", err=True)
 
 
 def _write_stats(path: str, stats, what: str) -> None:
@@ -79,6 +196,9 @@ def _write_stats(path: str, stats, what: str) -> None:
     first = None if stats.first_frame_at is None else time.time() - (time.perf_counter() - stats.first_frame_at)
     record = {"frames": stats.frames, "elapsed_s": stats.elapsed, "fps": stats.fps, "steady_fps": stats.steady_fps,
               "first_frame_time": first, "busy_s": stats.busy, "enhancer": what}
+    if stats.live is not None:
+        record["live"] = stats.live.snapshot()
+        record["latency_ms"] = {"median": stats.latency_ms(0.5), "p95": stats.latency_ms(0.95)}
     with open(path, "w") as fh:
         json.dump(record, fh, indent=2)
 
@@ -93,7 +213,7 @@ def info():
     import numpy
     import torch
 
-    from vidlle.backends import available_backends
+    from vidlle.backends import auto_choice, auto_order, available_backends
     from vidlle.models import available_models, get_spec
 
     click.echo(f"vidlle {__version__} (python {platform.python_version()}, {platform.machine()})")
@@ -105,6 +225,10 @@ def info():
     click.echo("backends:")
     for name, reason in available_backends().items():
         click.echo(f"  {name:12s} {'available' if not reason else 'unavailable: ' + reason}")
+    for device in ["cpu"] + (["cuda"] if cuda else []):
+        precision = "fp16" if device == "cuda" else "fp32"
+        click.echo(f"  {'auto':12s} {device} {precision}: {auto_choice(device, precision) or 'none'} "
+                   f"(order {', '.join(auto_order(device))})")
     click.echo("models:")
     for name in available_models():
         spec = get_spec(name)
@@ -115,6 +239,44 @@ def info():
         else:
             weights = "weights missing"
         click.echo(f"  {name:12s} {spec.description}\n               {weights}")
+    _echo_engine_cache()
+
+
+def _echo_engine_cache() -> None:
+    """`vidlle info`'s list of cached ONNX files and TensorRT engines, with their state."""
+    import torch
+
+    from engines.cache import ArtifactCache
+
+    cache = ArtifactCache()
+    entries = cache.entries()
+    click.echo(f"engine cache: {cache.root} ({len(entries)} files)")
+    try:
+        import tensorrt
+
+        trt_version = tensorrt.__version__
+    except ImportError:
+        trt_version = None
+    for e in entries:
+        k = e.key
+        size = f"{e.path.stat().st_size / 1024:.0f} KiB"
+        if e.path.suffix == ".onnx":
+            what = f"ONNX {k.get('precision')} opset {k.get('opset')}, {k.get('exporter')}"
+            check = (e.sidecar or {}).get("extra", {}).get("verification")
+            if isinstance(check, dict) and "output_max_abs" in check:
+                what += f", verified: uint8 diff {check['output_max_abs']}, params diff {check['params_max_abs']:.1e}"
+            elif isinstance(check, dict) and "label_agreement" in check:
+                what += (f", verified: labels agree {check['label_agreement']:.4%}, "
+                         f"logits diff {check['logits_max_abs']:.1e}")
+            stale = k.get("exporter") != f"torch-{torch.__version__}" and "exported with another torch"
+        else:
+            prof = k.get("profile", {})
+            fmt = lambda s: "x".join(map(str, s or []))  # noqa: E731
+            what = (f"TensorRT {k.get('tensorrt')} engine {k.get('precision')} sm {k.get('compute_capability')}, "
+                    f"profile {fmt(prof.get('min'))}..{fmt(prof.get('opt'))}..{fmt(prof.get('max'))}")
+            stale = trt_version and k.get("tensorrt") != trt_version and f"TensorRT {trt_version} installed"
+        state = e.problem or (f"stale ({stale}; rebuilt on next use)" if stale else "ok")
+        click.echo(f"  {e.path.name}\n      {k.get('model', '?')}: {what}; {size}; {state}")
 
 
 @cli.command()
@@ -142,14 +304,77 @@ def sample(output, size, seconds, fps, overwrite):
 
 
 @cli.command()
-@click.option("--sizes", default="720p,1080p", show_default=True, help="Comma list of 720p/1080p/WxH.")
-@click.option("--seconds", type=click.FloatRange(1, 120), default=8.0, show_default=True)
+@click.option("--sizes", help="Comma list of 720p/1080p/4k/WxH [pipeline: 720p,1080p; --models: 720p,1080p "
+                               "on CPU, 720p,1080p,4k on the GPU].")
+@click.option("--seconds", type=click.FloatRange(0.1, 120),
+              help="Clip length [8] (pipeline), or time per measurement [1] (--models).")
 @click.option("--repeat", type=click.IntRange(1, 10), default=2, show_default=True, help="Runs per measurement (best kept).")
-def bench(sizes, seconds, repeat):
+@click.option("--models", "models_only", is_flag=True,
+              help="Model-only fps of every backend instead (CPU; GPU-resident frames when CUDA is present).")
+@click.option("--model", default="curve", show_default=True, help="Model for --models.")
+@click.option("--batch", type=click.IntRange(1, 256), default=8, show_default=True, help="GPU batch for --models.")
+def bench(sizes, seconds, repeat, models_only, model, batch):
     """Throughput: bare PyAV transcode vs `vidlle enhance` on the same clip, and their ratio."""
+    size_list = [s.strip() for s in sizes.split(",") if s.strip()] if sizes else None
+    if models_only:
+        from vidlle.bench import run_model_bench
+
+        run_model_bench(model, size_list, seconds or 1.0, batch=batch)
+        return
     from vidlle.bench import run_pipeline_bench
 
-    run_pipeline_bench([s.strip() for s in sizes.split(",") if s.strip()], seconds, repeat)
+    run_pipeline_bench(size_list or ["720p", "1080p"], seconds or 8.0, repeat)
+
+
+@cli.command("build-engine")
+@click.option("--model", default="curve", show_default=True, help="curve, or segment (ESPNetv2).")
+@click.option("--weights", type=click.Path(dir_okay=False),
+              help="Weights file instead of the shipped one (segment: as --seg-weights / $VIDLLE_SEG_WEIGHTS).")
+@click.option("--precision", type=click.Choice(["fp16", "fp32"]), default="fp16", show_default=True)
+@click.option("--shapes", metavar="MIN,OPT,MAX",
+              help="Frame sizes the engine's profile must cover, e.g. 360p,1080p,4k or 640x360,1920x1080,3840x2160 "
+                   "[default: every frame size the model accepts, tuned for 1080p].")
+@click.option("--batch", type=click.IntRange(1, 1024), default=1, show_default=True, help="Batch the engine is tuned for.")
+@click.option("--max-batch", type=click.IntRange(1, 1024), help="Largest batch [model's default, 64 for curve].")
+@click.option("--device", default="cuda", show_default=True, help="GPU to build for (cuda, cuda:N).")
+@click.option("--onnx-only", is_flag=True, help="Export and verify the ONNX only (no TensorRT needed).")
+@click.option("--force", is_flag=True, help="Export/build again even if a valid file is cached.")
+def build_engine(model, weights, precision, shapes, batch, max_batch, device, onnx_only, force):
+    """Export a model's predictor to ONNX (verified against torch) and build a TensorRT engine.
+
+    Both land in the engine cache ($VIDLLE_CACHE/engines, see `vidlle info`); the TensorRT
+    backend finds them there. A stale engine (other weights, TensorRT or GPU) is rebuilt.
+    """
+    from engines.export import get_onnx
+    from engines.specs import ModelSource, get_export_spec, load_predictor, parse_frame_size
+
+    say = lambda msg: click.echo(f"vidlle: {msg}", err=True)  # noqa: E731
+    spec = get_export_spec(model)
+    source = ModelSource.resolve(model, weights)
+    config = load_predictor(source)[1]
+    if shapes:
+        try:
+            frames = [parse_frame_size(s) for s in shapes.split(",")]
+            profile = spec.profile_for_frames(config, frames, opt_batch=batch, max_batch=max_batch)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--shapes") from None
+    else:
+        profile = spec.default_profile(config, opt_batch=batch, max_batch=max_batch)
+    # The fp32 graph (onnxruntime CPU, TensorRT 10 + FP16 flag) always; the mixed fp16 graph too
+    # for fp16 (TensorRT >= 11, onnxruntime CUDA).
+    for graph in ["fp32"] + (["fp16"] if precision == "fp16" else []):
+        path = get_onnx(source, graph, log=say, force=force)
+        say(f"ONNX ({graph}): {path}")
+    say(f"engine profile (predictor input, NCHW): {profile}")
+    if onnx_only:
+        return
+    from engines.tensorrt import get_engine, require_tensorrt
+
+    require_tensorrt()
+    path, meta = get_engine(source, precision, profile, device=device, log=say, force=force)
+    extra = meta.get("extra", {})
+    say(f"engine: {path} (TensorRT {meta['key']['tensorrt']}, {extra.get('gpu', '?')}, "
+        f"sm {meta['key']['compute_capability']})")
 
 
 def _on_sigterm(signum, frame):

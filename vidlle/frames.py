@@ -15,8 +15,15 @@ class Frame:
     image: (H, W, 3) uint8 RGB.
     pts: presentation timestamp in ``time_base`` units, exactly as decoded (None for images).
     time_base: the source stream's time base (None for images).
-    index: 0-based decode order.
+    index: 0-based decode order (live sources: capture sequence number, so gaps are drops).
     name: file name for images from a folder (None for video).
+    discontinuity: True on the first frame of each (re)connection of a live source: what came
+        before is unrelated (temporal state must be reset). Always False for files.
+    captured: ``time.perf_counter()`` when a live source decoded the frame (None for files);
+        capture -> output latency is measured from it.
+    original: the image as it left the source, (H, W, 3) uint8 RGB, when a stage needs the
+        enhanced and the original picture together (the preview window); None otherwise.
+        Set by :func:`vidlle.io.preview.keep_original`, carried through ``with_image``.
     """
 
     image: np.ndarray
@@ -24,6 +31,9 @@ class Frame:
     time_base: Fraction | None = None
     index: int = 0
     name: str | None = None
+    discontinuity: bool = False
+    captured: float | None = None
+    original: np.ndarray | None = None
 
     def with_image(self, image: np.ndarray) -> "Frame":
         return replace(self, image=image)
@@ -39,6 +49,8 @@ class StreamInfo:
     time_base: video time base, or None.
     rotation: display rotation in degrees counter-clockwise (0 if none).
     audio: the input's audio streams (PyAV stream objects) to pass through.
+    live: the source is live (camera, stream): frames arrive in real time, may be dropped, and
+        the frame count is unknown; sinks must not pace, and recordings are kept on failure.
     """
 
     width: int = 0
@@ -48,3 +60,4 @@ class StreamInfo:
     time_base: Fraction | None = None
     rotation: int = 0
     audio: tuple = ()
+    live: bool = False

@@ -7,10 +7,23 @@ are not Frames (e.g. audio packets) pass the transform untouched and in order.
 
 Failure anywhere sets one stop event: every stage leaves its loop within ~0.1 s, the sink is
 aborted (nothing left at the output path) and the first error is raised in the caller's thread.
+
+Live sources (optional attributes, absent on file sources):
+
+- ``latest_frame = True``: the source keeps only its newest frame, so the pipeline takes a frame
+  only when the enhance stage is ready for one (no read-ahead queue of stale frames): latency is
+  one enhancement, not a queue of them. ``batch`` is then effectively 1.
+- ``interrupt()``: ends the source's iteration (it may block waiting for a camera); called when
+  the run stops, so :meth:`Pipeline.request_stop` and Ctrl-C return promptly.
+- ``stats``: the source's own counters (drops, reconnects, ...), exposed as ``Stats.live``.
+
+Frames that carry ``captured`` (a perf_counter() time) get their capture -> sink latency
+recorded in ``Stats.latencies`` (:meth:`Stats.latency_ms`).
 """
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
@@ -46,6 +59,15 @@ class Stats:
     first_frame_at: float | None = None
     finished_at: float | None = None
     busy: dict = field(default_factory=lambda: {"decode": 0.0, "enhance": 0.0, "encode": 0.0})
+    live: object | None = None  # the source's LiveStats (vidlle.io.live) for live sources
+    latencies: collections.deque = field(default_factory=lambda: collections.deque(maxlen=512))
+
+    def latency_ms(self, q: float = 0.5) -> float | None:
+        """Quantile ``q`` of recent capture -> written latencies in ms; None for file sources."""
+        values = sorted(self.latencies)
+        if not values:
+            return None
+        return values[min(len(values) - 1, int(q * len(values)))] * 1000.0
 
     @property
     def now(self) -> float:
@@ -81,6 +103,20 @@ class Pipeline:
         self.stats = Stats()
         self._q_in: queue.Queue = queue.Queue(config.queue_size)
         self._q_out: queue.Queue = queue.Queue(config.queue_size)
+        # Latest-frame sources: the enhance stage asks for each frame (see the module docstring).
+        self._latest = bool(getattr(source, "latest_frame", False))
+        self._want = threading.Event()
+
+    def request_stop(self) -> None:
+        """Finish the run early from any thread (a preview window's q key, a service stopping):
+        stages stop, and run() finalises the sink normally and returns the stats."""
+        self.stop.set()
+        self._interrupt_source()
+
+    def _interrupt_source(self) -> None:
+        interrupt = getattr(self.source, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
 
     # -- queue helpers that give up as soon as the run is stopping --------------------------
     def _put(self, q: queue.Queue, item) -> bool:
@@ -114,6 +150,11 @@ class Pipeline:
         it = iter(self.source)
         busy = self.stats.busy
         while not self.stop.is_set():
+            if self._latest:
+                while not self._want.wait(_POLL):
+                    if self.stop.is_set():
+                        return
+                self._want.clear()
             t0 = time.perf_counter()
             try:
                 item = next(it)
@@ -149,6 +190,8 @@ class Pipeline:
                         return
                     continue
             else:
+                if self._latest:
+                    self._want.set()
                 item = self._get(self._q_in)
             if isinstance(item, Frame):
                 pending.append(item)
@@ -176,12 +219,14 @@ class Pipeline:
                 stats.frames += 1
                 if stats.first_frame_at is None:
                     stats.first_frame_at = time.perf_counter()
+                if item.captured is not None:
+                    stats.latencies.append(time.perf_counter() - item.captured)
 
     # -- driver -------------------------------------------------------------------------------
     def run(self) -> Stats:
         """Run to the end. Raises the first stage error, or Interrupted on KeyboardInterrupt."""
         info = self.source.open()
-        self.stats = Stats(expected=info.frames)
+        self.stats = Stats(expected=info.frames, live=getattr(self.source, "stats", None) if info.live else None)
         threads: list[threading.Thread] = []
         try:
             self.sink.open(info)
@@ -196,6 +241,8 @@ class Pipeline:
                 threads[-1].join(_POLL)
                 if self.errors:
                     break
+                if self.stop.is_set():
+                    self._interrupt_source()
                 if self.progress and time.perf_counter() >= next_report:
                     self.progress(self.stats)
                     next_report = time.perf_counter() + self.progress_interval
@@ -222,6 +269,7 @@ class Pipeline:
 
     def _shutdown(self, threads: list[threading.Thread]) -> None:
         self.stop.set()
+        self._interrupt_source()
         for t in threads:
             t.join(5.0)
         self.sink.abort()

@@ -58,8 +58,8 @@ class TemporalConfig:
     denoise: bool = True
     still_weight: float = 0.2
     between_weight: float = 0.5
-    motion_low: float = 1.5
-    motion_high: float = 3.0
+    motion_low: float = 1.0
+    motion_high: float = 2.0
     blur: int = 5
 
 

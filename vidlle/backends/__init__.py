@@ -2,6 +2,11 @@
 
 The registry maps a name to "module:Class"; modules are imported only when chosen, so an
 optional runtime that is not installed costs nothing until asked for.
+
+``--backend auto`` tries the backends in order of *measured* speed for the device kind
+(:data:`AUTO_EVIDENCE`, from ``vidlle bench --models``), then the unmeasured ones in
+:data:`AUTO_FALLBACK` order, skipping any that is not installed, cannot run the device and
+precision, or fails to start (each skip is kept in ``backend.notes``).
 """
 
 from __future__ import annotations
@@ -11,10 +16,42 @@ import importlib
 from vidlle.backends.base import Backend
 from vidlle.errors import BackendError
 
-# Preference order for --backend auto: the first available one wins.
 BACKENDS: dict[str, str] = {
     "torch": "vidlle.backends.torch:TorchBackend",
+    "onnxruntime": "vidlle.backends.onnxruntime:OnnxRuntimeBackend",
+    "tensorrt": "vidlle.backends.tensorrt:TensorRTBackend",
 }
+
+# Evidence for auto: model-only throughput (frames/s) of the curve predictor network at 1080p
+# (72x128 input), batch 1, one thread -- `vidlle bench --models --seconds 3`, best of 3 rounds,
+# 2026-11-29, this project's 2-core CPU machine while a training job shared it (load ~5).
+# A lighter-loaded run the same day: onnxruntime 395, torch 158. Higher first.
+AUTO_EVIDENCE: dict[str, dict[str, float]] = {
+    "cpu": {"onnxruntime": 242.0, "torch": 86.0},
+    # No GPU measurement yet (no GPU in the session that wrote this): the fallback order below
+    # applies until `vidlle bench --models` on a GPU machine is recorded here.
+    "cuda": {},
+}
+# Order for backends without a measurement: TensorRT's fused FP16 engines, then torch
+# (FP16 + CUDA graphs), then onnxruntime (whose GPU providers are rarely installed).
+AUTO_FALLBACK: dict[str, tuple[str, ...]] = {
+    "cpu": ("onnxruntime", "torch", "tensorrt"),
+    "cuda": ("tensorrt", "torch", "onnxruntime"),
+}
+
+
+def _device_kind(device: str) -> str:
+    return "cuda" if device.startswith("cuda") else "cpu"
+
+
+def auto_order(device: str = "cpu") -> list[str]:
+    """Backend names in the order ``auto`` tries them on ``device``."""
+    kind = _device_kind(device)
+    measured = AUTO_EVIDENCE.get(kind, {})
+    ranked = sorted(measured, key=lambda n: -measured[n])
+    ranked += [n for n in AUTO_FALLBACK.get(kind, tuple(BACKENDS)) if n not in ranked]
+    ranked += [n for n in BACKENDS if n not in ranked]
+    return [n for n in ranked if n in BACKENDS]
 
 
 def backend_class(name: str) -> type[Backend]:
@@ -31,16 +68,51 @@ def available_backends() -> dict[str, str]:
     return {name: backend_class(name).unavailable_reason() or "" for name in BACKENDS}
 
 
-def create_backend(name: str, model, device: str = "cpu", precision: str = "fp32") -> Backend:
-    """Build backend ``name`` (or the first available for ``auto``) around a torch model."""
+def auto_choice(device: str = "cpu", precision: str = "fp32") -> str | None:
+    """The backend ``auto`` would try first here (installed and supporting device/precision)."""
+    for name in auto_order(device):
+        cls = backend_class(name)
+        if not cls.unavailable_reason() and cls.supports(device, precision):
+            return name
+    return None
+
+
+def create_backend(name: str, model, device: str = "cpu", precision: str = "fp32", source=None) -> Backend:
+    """Build backend ``name`` (or the fastest available for ``auto``) around a torch model.
+
+    source: :class:`engines.specs.ModelSource` of ``model``; the onnxruntime and TensorRT
+    backends need it (their artefacts are cached under its weights' sha256).
+    """
     if name == "auto":
-        for candidate in BACKENDS:
+        skipped = []
+        for candidate in auto_order(device):
             cls = backend_class(candidate)
-            if not cls.unavailable_reason() and cls.supports(device, precision):
-                return cls(model, device=device, precision=precision)
-        raise BackendError(f"no backend can run on device {device!r} with {precision}")
+            reason = cls.unavailable_reason()
+            if reason is None and not cls.supports(device, precision):
+                reason = f"cannot run {precision} on {device}"
+            if reason is None:
+                try:
+                    backend = cls(model, device=device, precision=precision, source=source)
+                except BackendError as exc:
+                    reason = str(exc)
+                else:
+                    backend.chosen_by_auto = True
+                    # Only skips worth a word: a faster runtime that is installed but failed.
+                    backend.notes += [f"auto skipped {n}: {r}" for n, r in skipped if "not installed" not in r
+                                      and "cannot run" not in r]
+                    return backend
+            skipped.append((candidate, reason))
+        details = "; ".join(f"{n}: {r}" for n, r in skipped)
+        raise BackendError(f"no backend can run on device {device!r} with {precision} ({details})")
     cls = backend_class(name)
     reason = cls.unavailable_reason()
     if reason:
         raise BackendError(f"backend {name!r} is not available: {reason}")
-    return cls(model, device=device, precision=precision)
+    return cls(model, device=device, precision=precision, source=source)
+
+
+def model_source(model: str, weights=None):
+    """:class:`engines.specs.ModelSource` for a registry model (the Enhancer passes it on)."""
+    from engines.specs import ModelSource
+
+    return ModelSource.resolve(model, weights)

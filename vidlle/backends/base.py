@@ -12,13 +12,24 @@ class Backend(ABC):
 
     ``predict`` takes (N, 3, h, w) float32 RGB in [0, 1] (C-contiguous numpy) and returns the
     predicted parameters (N, C, h, w) float32 numpy, C=3 for the curve model.
+
+    ``predict_tensor`` is the GPU-resident form: a torch tensor on the backend's device in,
+    a torch tensor on that device out, queued on the current CUDA stream without waiting for
+    it (no synchronisation per call). The default goes through ``predict``.
+
+    model: the torch module (eval mode). source: an :class:`engines.specs.ModelSource`
+    (registry name, weights file, its sha256) for runtimes that run an exported artefact
+    (ONNX, TensorRT engine) and key their cache on it; None for torch.
     """
 
     name: str = ""
 
-    def __init__(self, model, device: str = "cpu", precision: str = "fp32"):
+    def __init__(self, model, device: str = "cpu", precision: str = "fp32", source=None):
         self.device = device
         self.precision = precision
+        self.source = source
+        self.chosen_by_auto = False
+        self.notes: list[str] = []  # e.g. why auto skipped a faster backend
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -32,5 +43,18 @@ class Backend(ABC):
     @abstractmethod
     def predict(self, batch: np.ndarray) -> np.ndarray: ...
 
+    def predict_tensor(self, x):
+        import torch
+
+        out = self.predict(np.ascontiguousarray(x.detach().float().cpu().numpy()))
+        return torch.from_numpy(out).to(x.device)
+
+    def detail(self) -> str:
+        """Extra words for ``describe`` (execution provider, engine file, ...)."""
+        return ""
+
     def describe(self) -> str:
-        return f"{self.name} ({self.device}, {self.precision})"
+        words = [self.device, self.precision] + ([self.detail()] if self.detail() else [])
+        if self.chosen_by_auto:
+            words.append("chosen by auto")
+        return f"{self.name} ({', '.join(words)})"

@@ -1,12 +1,18 @@
 """Encode stage: Frames + audio packets -> a video file, written under a temporary name.
 
 The output appears at its real path only when :meth:`VideoFileSink.close` succeeds; a failed or
-interrupted run calls :meth:`VideoFileSink.abort`, which removes the temporary file.
+interrupted run calls :meth:`VideoFileSink.abort`, which removes the temporary file -- except for
+live recordings (``keep_on_abort=True``): they are never deleted, abort() finalises them (trailer
+written, renamed into place) and ``kept`` says how many frames the file holds.
+
+:class:`RtspPublishSink` pushes H.264 to an RTSP server (ANNOUNCE/RECORD, like ffmpeg's rtsp
+muxer) so an NVR or media server can relay the enhanced feed.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -14,7 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vidlle.errors import EncodeError
+from vidlle.errors import EncodeError, OutputError
 from vidlle.frames import Frame, StreamInfo
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".flv"}
@@ -54,11 +60,17 @@ def even_padding(pix_fmt: str, height: int, width: int) -> tuple[int, int]:
 
 
 class VideoFileSink:
-    """Writes enhanced frames (and copied/re-encoded audio) to ``path`` via a temporary file."""
+    """Writes enhanced frames (and copied/re-encoded audio) to ``path`` via a temporary file.
 
-    def __init__(self, path: Path, config: EncodeConfig = EncodeConfig()):
+    keep_on_abort: a live recording -- abort() finalises the file instead of deleting it (when
+    at least one frame was written) and sets ``kept`` to the number of frames it holds.
+    """
+
+    def __init__(self, path: Path, config: EncodeConfig = EncodeConfig(), keep_on_abort: bool = False):
         self.path = Path(path)
         self.config = config
+        self.keep_on_abort = keep_on_abort
+        self.kept: int | None = None
         self.tmp = temporary_path(self.path)
         self._out = None
         self._video = None
@@ -160,6 +172,13 @@ class VideoFileSink:
     def close(self) -> None:
         """Flush encoders, finish the container and move it to the final path."""
         try:
+            self._finish()
+        except EncodeError:
+            self.abort()
+            raise
+
+    def _finish(self) -> None:
+        try:
             for packet in self._video.encode():
                 self._out.mux(packet)
             for ostream, decoder in self._audio.values():
@@ -172,20 +191,153 @@ class VideoFileSink:
                         self._out.mux(p)
             self._out.close()
         except av.FFmpegError as exc:
-            self.abort()
             raise EncodeError(f"finishing {self.path} failed: {exc}") from None
         self._out = None
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
-        """Drop everything written so far (nothing is left at the output path)."""
+        """Drop everything written so far (nothing is left at the output path).
+
+        With ``keep_on_abort`` and frames written: finalise the file instead and keep it.
+        """
+        if self.keep_on_abort and self._out is not None and self.written > 0:
+            try:
+                self._finish()
+            except Exception as exc:  # noqa: BLE001 - a recording is never deleted
+                self.notes.append(f"{self.path} could not be finalised cleanly ({exc}); kept as written")
+                self._close_quietly()
+                if self.tmp.exists():
+                    os.replace(self.tmp, self.path)
+            self.kept = self.written
+            return
+        self._close_quietly()
+        self.tmp.unlink(missing_ok=True)
+
+    def _close_quietly(self) -> None:
         if self._out is not None:
             try:
                 self._out.close()
             except Exception:  # noqa: BLE001 - the run already failed; cleanup must go on
                 pass
             self._out = None
-        self.tmp.unlink(missing_ok=True)
+
+    def kept_message(self) -> str | None:
+        """``kept 1234 frames in rec.mkv`` after abort() finalised a live recording, else None."""
+        if self.kept is None:
+            return None
+        return f"kept {self.kept} frame{'s' if self.kept != 1 else ''} in {self.path}"
+
+
+class RtspPublishSink:
+    """Publishes enhanced frames to an RTSP server (ANNOUNCE + RECORD), e.g. mediamtx or an NVR.
+
+    Video only (H.264 through libx264 by default), low latency: ``tune=zerolatency`` (no
+    B-frames, no lookahead, frames leave the encoder at once) and a keyframe every
+    ``keyint_seconds`` so a viewer joining later starts within that time. The connection is
+    made in :meth:`open`, before any frame is processed, so a wrong URL fails at once.
+    File sources are paced to real time from their pts (like ``ffmpeg -re``); live sources are
+    sent as they arrive. Credentials in ``url`` are never printed.
+    """
+
+    def __init__(self, url: str, config: EncodeConfig = EncodeConfig(), transport: str = "tcp",
+                 timeout: float = 10.0, keyint_seconds: float = 1.0):
+        from vidlle.io.live import TRANSPORTS, redact
+
+        if transport not in TRANSPORTS:
+            raise OutputError(f"unknown RTSP transport {transport!r} (use {' or '.join(TRANSPORTS)})")
+        self.url = url
+        self.shown = redact(url)
+        self.config = config
+        self.transport = transport
+        self.timeout = timeout
+        self.keyint_seconds = keyint_seconds
+        self.written = 0
+        self.notes: list[str] = []
+        self.kept = None  # nothing to keep: a stream, not a file
+        self._out = None
+        self._video = None
+        self._pad = (0, 0)
+        self._pacer = None
+        self._stop = threading.Event()
+
+    def _error(self, what: str, exc: Exception) -> str:
+        from vidlle.io.live import scrub
+
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        return f"{what} {self.shown}: {scrub(reason, self.url)}"
+
+    def open(self, info: StreamInfo) -> None:
+        from vidlle.io.live import Pacer
+
+        cfg = self.config
+        try:
+            av.Codec(cfg.codec, "w")
+        except (av.FFmpegError, ValueError):
+            raise EncodeError(f"unknown video encoder {cfg.codec!r}") from None
+        rate = info.rate or Fraction(25)
+        try:
+            out = self._out = av.open(self.url, "w", format="rtsp", timeout=self.timeout,
+                                      container_options={"rtsp_transport": self.transport})
+        except av.FFmpegError as exc:
+            raise OutputError(self._error("cannot publish to", exc)) from None
+        self._pad = even_padding(cfg.pix_fmt, info.height, info.width)
+        vs = self._video = out.add_stream(cfg.codec, rate=rate)
+        vs.width = info.width + self._pad[1]
+        vs.height = info.height + self._pad[0]
+        vs.pix_fmt = cfg.pix_fmt
+        if info.time_base:
+            vs.time_base = info.time_base
+            vs.codec_context.time_base = info.time_base
+        vs.codec_context.gop_size = max(1, round(float(rate) * self.keyint_seconds))
+        if cfg.codec in _CRF_PRESET_CODECS:
+            vs.options = {"tune": "zerolatency", "preset": cfg.preset, "crf": str(cfg.crf)}
+        self._pacer = None if info.live else Pacer()
+        try:
+            out.start_encoding()  # connects: ANNOUNCE, SETUP, RECORD
+        except (av.FFmpegError, OSError) as exc:
+            self.abort()
+            raise OutputError(self._error("cannot publish to", exc)) from None
+
+    def write(self, item) -> None:
+        if not isinstance(item, Frame):
+            return  # audio is not published
+        if self._pacer is not None:
+            self._pacer.wait(item, self._stop)
+        image = item.image
+        if any(self._pad):
+            image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
+        vf = av.VideoFrame.from_ndarray(image, format="rgb24")
+        if item.pts is not None:
+            vf.pts = item.pts
+            vf.time_base = item.time_base
+        else:
+            vf.pts = self.written
+        try:
+            for packet in self._video.encode(vf):
+                self._out.mux(packet)
+        except (av.FFmpegError, OSError) as exc:
+            raise EncodeError(self._error("publishing to", exc) + f" (after {self.written} frames)") from None
+        self.written += 1
+
+    def close(self) -> None:
+        """Flush the encoder and end the session (TEARDOWN)."""
+        try:
+            for packet in self._video.encode():
+                self._out.mux(packet)
+            self._out.close()
+        except (av.FFmpegError, OSError) as exc:
+            self.abort()
+            raise EncodeError(self._error("finishing the stream to", exc)) from None
+        self._out = None
+
+    def abort(self) -> None:
+        self._stop.set()
+        if self._out is not None:
+            try:
+                self._out.close()
+            except Exception:  # noqa: BLE001 - the connection may already be gone
+                pass
+            self._out = None
 
 
 def _codec_id_name(encoder: str) -> str:

@@ -11,11 +11,21 @@ from pathlib import Path
 from vidlle.errors import InputError, InputNotFoundError, OutputError
 from vidlle.io.images import IMAGE_SUFFIXES, ImageSink, ImageSource, folder_images
 
-LIVE_PREFIXES = ("webcam:", "/dev/video", "rtsp://", "rtsps://", "http://", "https://", "udp://", "srt://")
+LIVE_PREFIXES = ("webcam:", "/dev/video", "rtsp://", "rtsps://", "http://", "https://", "udp://", "srt://",
+                 "testsrc")
+PUBLISH_PREFIXES = ("rtsp://", "rtsps://")
 
 
 def is_live(spec: str) -> bool:
+    """Webcam, stream URL or the virtual test camera (``testsrc[:WxH][@FPS]``)."""
+    if spec.startswith("testsrc"):
+        return spec == "testsrc" or spec.startswith(("testsrc:", "testsrc@"))
     return spec.startswith(LIVE_PREFIXES)
+
+
+def is_publish(spec: str) -> bool:
+    """OUTPUT is an RTSP URL to publish to."""
+    return spec.startswith(PUBLISH_PREFIXES)
 
 
 def _probe_writable(path: Path) -> None:
@@ -44,15 +54,31 @@ def _check_file_output(output: Path, overwrite: bool, allowed: set[str], kind: s
     _probe_writable(output)
 
 
-def plan(input_spec: str, output_spec: str, overwrite: bool, encode_config=None):
-    """Return (source, sink, kind) for ``vidlle enhance INPUT OUTPUT``; kind is video|image|folder.
+def plan(input_spec: str, output_spec: str, overwrite: bool, encode_config=None, live_config=None,
+         rtsp_transport: str = "tcp"):
+    """Return (source, sink, kind) for ``vidlle enhance INPUT OUTPUT``; kind is
+    video|image|folder|live (what the input is).
 
+    Live inputs (webcam, stream URL, testsrc) get a :class:`~vidlle.io.live.LiveSource`
+    (``live_config``: a :class:`~vidlle.io.live.LiveConfig`) and a video-file sink that keeps
+    the recording on Ctrl-C or a fatal error (``keep_on_abort``). An ``rtsp://`` OUTPUT gets an
+    :class:`~vidlle.io.encode.RtspPublishSink` (``rtsp_transport``), for live and file inputs.
     Raises InputError/InputNotFoundError/OutputError with a one-line message.
     """
-    from vidlle.io.encode import VIDEO_SUFFIXES, EncodeConfig, VideoFileSink
+    from vidlle.io.encode import VIDEO_SUFFIXES, EncodeConfig, RtspPublishSink, VideoFileSink
 
+    encode_config = encode_config or EncodeConfig()
     if is_live(input_spec):
-        raise InputError(f"live sources ({input_spec.split(':')[0]}) are not supported by this version of vidlle")
+        return _plan_live(input_spec, output_spec, overwrite, encode_config, live_config, rtsp_transport)
+    if is_publish(output_spec):
+        src = Path(input_spec)
+        if not src.exists():
+            raise InputNotFoundError(f"input not found: {src}")
+        if not src.is_file() or src.suffix.lower() in IMAGE_SUFFIXES:
+            raise OutputError(f"only video can be published to {_shown(output_spec)}; {src} is not a video file")
+        from vidlle.io.decode import VideoFileSource
+
+        return VideoFileSource(src), RtspPublishSink(output_spec, encode_config, transport=rtsp_transport), "video"
     src = Path(input_spec)
     out = Path(output_spec)
     if not src.exists():
@@ -85,5 +111,50 @@ def plan(input_spec: str, output_spec: str, overwrite: bool, encode_config=None)
     from vidlle.io.decode import VideoFileSource
 
     _check_file_output(out, overwrite, VIDEO_SUFFIXES, "video")
-    return VideoFileSource(src), VideoFileSink(out, encode_config or EncodeConfig()), "video"
+    return VideoFileSource(src), VideoFileSink(out, encode_config), "video"
+
+
+def _shown(url: str) -> str:
+    from vidlle.io.live import redact
+
+    return redact(url)
+
+
+def _plan_live(input_spec, output_spec, overwrite, encode_config, live_config, rtsp_transport):
+    from vidlle.io.encode import VIDEO_SUFFIXES, RtspPublishSink, VideoFileSink
+    from vidlle.io.live import LiveConfig, LiveSource, check_available
+
+    live_config = live_config or LiveConfig()
+    check_available(input_spec, live_config)  # malformed spec, missing /dev/videoN: fail before anything
+    if is_publish(output_spec):
+        return LiveSource(input_spec, live_config), RtspPublishSink(output_spec, encode_config, transport=rtsp_transport), "live"
+    out = Path(output_spec)
+    if out.is_dir() or out.suffix.lower() not in VIDEO_SUFFIXES:
+        raise OutputError(
+            f"a live source is recorded to a video file ({', '.join(sorted(VIDEO_SUFFIXES))}) or published to "
+            f"rtsp://..., not {out}"
+        )
+    _check_file_output(out, overwrite, VIDEO_SUFFIXES, "video")
+    return LiveSource(input_spec, live_config), VideoFileSink(out, encode_config, keep_on_abort=True), "live"
+
+
+def open_source(spec: str, live_config=None):
+    """Source for ``vidlle preview SOURCE``: (source, kind) with kind live|video.
+
+    Raises InputError/InputNotFoundError with a one-line message.
+    """
+    if is_live(spec):
+        from vidlle.io.live import LiveConfig, LiveSource, check_available
+
+        live_config = live_config or LiveConfig()
+        check_available(spec, live_config)
+        return LiveSource(spec, live_config), "live"
+    src = Path(spec)
+    if not src.exists():
+        raise InputNotFoundError(f"input not found: {src}")
+    if not src.is_file() or src.suffix.lower() in IMAGE_SUFFIXES:
+        raise InputError(f"{src} is not a video file or live source (webcam:N, rtsp://..., testsrc)")
+    from vidlle.io.decode import VideoFileSource
+
+    return VideoFileSource(src), "video"
 

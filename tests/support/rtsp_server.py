@@ -1,0 +1,123 @@
+"""A real RTSP server for the live-source tests (GStreamer's gst-rtsp-server through PyGObject).
+
+Run by the *system* interpreter, which has ``gi`` (the project's interpreter does not)::
+
+    /usr/bin/python3 tests/support/rtsp_server.py --port 8554 [--stall-after 2] [--record]
+
+Play mode (default) serves ``rtsp://127.0.0.1:PORT/stream``: a live, dark moving test pattern
+(videotestsrc is-live, 320x180 @ 25 fps) encoded by x264 (tune=zerolatency, an IDR every 1/4 s so clients start fast)
+and payloaded as RTP/H.264. The media is shared between clients; ``--stall-after S`` closes a
+valve S seconds after the first client connected, so the server keeps the session and the
+connection open but sends no more video -- a stalled camera (media made later for reconnecting
+clients stay stalled too).
+
+Record mode (``--record``) accepts ANNOUNCE/RECORD on ``/stream`` (as an NVR or mediamtx would)
+and depayloads and decodes the published H.264, printing ``RECEIVED n`` for every 5th frame.
+
+Prints ``READY PORT`` on stdout once it listens; stops on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402 - after require_version
+
+PLAY = (
+    "( videotestsrc is-live=true pattern=ball motion=sweep background-color=0xff0c0a08 "
+    "foreground-color=0xff404850 ! video/x-raw,width={w},height={h},framerate={fps}/1 "
+    "! valve name=valve drop=false "
+    "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate=300 "
+    "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+)
+RECORD = (
+    "( rtph264depay name=depay0 ! h264parse ! avdec_h264 "
+    "! fakesink name=sink signal-handoffs=true sync=false )"
+)
+
+
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--mount", default="/stream")
+    ap.add_argument("--size", default="320x180")
+    ap.add_argument("--fps", type=int, default=25)
+    ap.add_argument("--stall-after", type=float, default=None, help="seconds of video, then silence")
+    ap.add_argument("--record", action="store_true", help="accept a published stream instead")
+    args = ap.parse_args()
+    w, h = (int(v) for v in args.size.split("x"))
+
+    Gst.init(None)
+    loop = GLib.MainLoop()
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(args.port))
+    factory = GstRtspServer.RTSPMediaFactory()
+    received = [0]
+
+    if args.record:
+        factory.set_transport_mode(GstRtspServer.RTSPTransportMode.RECORD)
+        factory.set_launch(RECORD)
+        factory.set_latency(0)
+
+        def on_handoff(*_):
+            received[0] += 1
+            if received[0] % 5 == 0:
+                say(f"RECEIVED {received[0]}")
+
+        def configure(_factory, media):
+            media.get_element().get_by_name("sink").connect("handoff", on_handoff)
+    else:
+        factory.set_launch(PLAY.format(w=w, h=h, fps=args.fps, gop=max(1, args.fps // 4)))
+        factory.set_shared(True)
+
+        valves = []
+        stalled = [False]
+
+        def stall():
+            stalled[0] = True
+            for valve in valves:
+                valve.set_property("drop", True)
+            say("STALLED")
+            return False
+
+        def configure(_factory, media):
+            valve = media.get_element().get_by_name("valve")
+            valves.append(valve)
+            if stalled[0]:
+                valve.set_property("drop", True)  # a reconnecting client finds it still stalled
+            elif args.stall_after is not None and len(valves) == 1:
+                GLib.timeout_add(int(args.stall_after * 1000), stall)
+
+    factory.connect("media-configure", configure)
+    server.get_mount_points().add_factory(args.mount, factory)
+    if server.attach(None) == 0:
+        say(f"ERROR cannot listen on port {args.port}")
+        return 1
+
+    def stop(*_):
+        loop.quit()
+        return False
+
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, stop)
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, stop)
+    say(f"READY {server.get_bound_port()}")
+    loop.run()
+    if args.record:
+        say(f"RECEIVED {received[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""Evaluation harness: score enhancement methods on real low-light sets and synthetic pairs.
+
+    python -m train.evaluate --out docs/eval \\
+        --method ours=curve --method gamma --method clahe \\
+        --method zero-dce++=published:/work/data/official/zerodcepp.pth \\
+        --method sgz=published:/work/data/official/sgz.pth \\
+        --method other=dir:path/to/their/outputs
+
+Methods (``LABEL=KIND[:ARG]``; LABEL defaults to KIND):
+
+* ``input`` — the unprocessed image (reference row).
+* ``curve[:WEIGHTS]`` — our curve model through the product path (``vidlle.Enhancer``, torch
+  backend, LUT apply), shipped weights or a weights file.
+* ``published:PTH`` — Zero-DCE++ / SGZ published weights (:mod:`train.official`).
+* ``gamma`` — global gamma chosen per image so that mean luma becomes 0.5.
+* ``clahe`` — CLAHE on L* of Lab (clip 2.0, 8x8 tiles).
+* ``dir:FOLDER`` — already-enhanced outputs of any other method, found as
+  ``FOLDER/<set>/<stem>.*`` (or ``FOLDER/<stem>.*``).
+
+Data: the unpaired sets ``--lowlight/{DICM,LIME,MEF,NPE}`` and synthetic pairs made from
+``--pairs`` (well-exposed references) by :func:`train.degrade.darken_seeded` with seed
+``--pair-seed + index`` (the recipe is documented there). Metrics (:mod:`train.metrics`): NIQE
+(lower is better), mean brightness, noise σ of the output in flat dark regions of the input (8-bit
+units) and its gain over the input's, paired PSNR/SSIM and colour cast (mean |Δa*|, |Δb*| against the
+reference), per-image time. Writes ``results.md``, ``results.json`` and ``grid.png`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from train import metrics
+from train.data import list_images
+from train.degrade import darken_seeded
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DEFAULT_SETS = ("DICM", "LIME", "MEF", "NPE")
+
+Method = Callable[[np.ndarray, str], np.ndarray]
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise OSError(f"cannot read {path}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def adaptive_gamma(image: np.ndarray, target: float = 0.5) -> np.ndarray:
+    """Global gamma per image so that the mean luma maps to ``target``."""
+    mean = max(metrics.mean_brightness(image), 1e-3)
+    gamma = np.log(target) / np.log(mean)
+    lut = np.clip(255.0 * (np.arange(256) / 255.0) ** gamma + 0.5, 0, 255).astype(np.uint8)
+    return lut[image]
+
+
+def clahe(image: np.ndarray) -> np.ndarray:
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    lab[..., 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(lab[..., 0])
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+def _curve(arg: str) -> Method:
+    from vidlle import Enhancer
+
+    enh = Enhancer("curve", backend="torch", weights=arg or None)
+    return lambda image, key: enh.enhance(image)
+
+
+def _published(arg: str) -> Method:
+    from train.official import PublishedEnhancer
+
+    if not arg:
+        raise SystemExit("published: needs a weights path, e.g. published:/path/Epoch99.pth")
+    enh = PublishedEnhancer(arg)
+    return lambda image, key: enh(image)
+
+
+def _folder(arg: str) -> Method:
+    root = Path(arg)
+
+    def lookup(image: np.ndarray, key: str) -> np.ndarray:
+        set_name, stem = key.split("/", 1)
+        for base in (root / set_name, root):
+            hits = sorted(base.glob(Path(stem).stem + ".*"))
+            if hits:
+                out = read_rgb(hits[0])
+                if out.shape != image.shape:
+                    out = cv2.resize(out, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
+                return out
+        raise FileNotFoundError(f"no output for {key} under {root}")
+
+    return lookup
+
+
+METHOD_KINDS: dict[str, Callable[[str], Method]] = {
+    "input": lambda arg: (lambda image, key: image),
+    "curve": _curve,
+    "published": _published,
+    "gamma": lambda arg: (lambda image, key: adaptive_gamma(image)),
+    "clahe": lambda arg: (lambda image, key: clahe(image)),
+    "dir": _folder,
+}
+
+
+def parse_method(spec: str) -> tuple[str, Method]:
+    label, _, rest = spec.rpartition("=") if "=" in spec.split(":", 1)[0] else ("", "", spec)
+    kind, _, arg = rest.partition(":")
+    if kind not in METHOD_KINDS:
+        raise SystemExit(f"unknown method kind {kind!r} (known: {', '.join(METHOD_KINDS)})")
+    return label or kind, METHOD_KINDS[kind](arg)
+
+
+@dataclass
+class Sample:
+    """One evaluation image: ``key`` is ``set/filename``; ``ref`` is set for synthetic pairs."""
+
+    key: str
+    image: np.ndarray
+    ref: np.ndarray | None = None
+
+
+@dataclass
+class Scores:
+    rows: dict = field(default_factory=dict)  # (method, set) -> list of per-image dicts
+
+
+def load_sets(root: Path, sets: list[str], limit: int | None) -> list[Sample]:
+    samples = []
+    for name in sets:
+        for path in list_images(root / name)[:limit]:
+            samples.append(Sample(f"{name}/{path.name}", read_rgb(path)))
+    return samples
+
+
+def load_pairs(root: Path, seed: int, limit: int | None) -> list[Sample]:
+    samples = []
+    for i, path in enumerate(list_images(root)[:limit]):
+        ref = read_rgb(path)
+        dark, _ = darken_seeded(ref, seed + i)
+        samples.append(Sample(f"pairs/{path.relative_to(root).as_posix()}", dark, ref))
+    return samples
+
+
+def score(sample: Sample, out: np.ndarray, seconds: float, with_niqe: bool) -> dict:
+    noise = metrics.flat_dark_noise(sample.image, out)
+    row = {
+        "key": sample.key,
+        "brightness": metrics.mean_brightness(out),
+        "noise_sigma": noise["sigma_out"],
+        "noise_gain": noise["gain"],
+        "ms": 1000.0 * seconds,
+    }
+    if with_niqe:
+        row["niqe"] = metrics.niqe(out)
+    if sample.ref is not None:
+        da, db = metrics.colour_cast(out, sample.ref)
+        row.update(psnr=metrics.psnr(out, sample.ref), ssim=metrics.ssim(out, sample.ref), da=da, db=db)
+    return row
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    values = [r[key] for r in rows if key in r and np.isfinite(r[key])]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def summarise(results: dict[str, dict[str, list[dict]]]) -> dict:
+    """{method: {set: {metric: mean}}}"""
+    return {
+        m: {s: {k: _mean(rows, k) for k in ("niqe", "brightness", "noise_sigma", "noise_gain", "ms",
+                                              "psnr", "ssim", "da", "db")}
+            for s, rows in per_set.items()}
+        for m, per_set in results.items()
+    }
+
+
+def markdown(summary: dict, sets: list[str], command: str) -> str:
+    def fmt(v, digits=2):
+        return "–" if not np.isfinite(v) else f"{v:.{digits}f}"
+
+    methods = list(summary)
+    lines = [f"Command: `{command}`", "", "### NIQE (lower is better) on the real low-light sets", "",
+             "| method | " + " | ".join(sets) + " | mean | brightness | noise σ (gain) | ms/img |",
+             "|---" * (len(sets) + 5) + "|"]
+    for m in methods:
+        per = summary[m]
+        real = [per[s] for s in sets if s in per]
+        niqe_vals = [per[s]["niqe"] for s in sets if s in per]
+        lines.append(
+            f"| {m} | " + " | ".join(fmt(per[s]["niqe"]) for s in sets if s in per)
+            + f" | {fmt(float(np.mean(niqe_vals)))}"
+            + f" | {fmt(np.mean([r['brightness'] for r in real]), 3)}"
+            + f" | {fmt(np.nanmean([r['noise_sigma'] for r in real]))} ({fmt(np.nanmean([r['noise_gain'] for r in real]))}×)"
+            + f" | {fmt(np.mean([r['ms'] for r in real]), 1)} |")
+    if any("pairs" in summary[m] for m in methods):
+        lines += ["", "### Synthetic pairs (well-exposed references darkened by `train.degrade`)", "",
+                  "| method | PSNR dB | SSIM | mean abs Δa* | mean abs Δb* | brightness | noise σ (gain) | ms/img |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for m in methods:
+            p = summary[m].get("pairs")
+            if p:
+                lines.append(f"| {m} | {fmt(p['psnr'])} | {fmt(p['ssim'], 3)} | {fmt(p['da'])} | {fmt(p['db'])}"
+                             f" | {fmt(p['brightness'], 3)} | {fmt(p['noise_sigma'])} ({fmt(p['noise_gain'])}×)"
+                             f" | {fmt(p['ms'], 1)} |")
+    return "\n".join(lines) + "\n"
+
+
+def grid(samples: list[Sample], outputs: dict[str, dict[str, np.ndarray]], height: int = 180) -> np.ndarray:
+    """Rows: samples; columns: input then each method (thumbnails ``height`` px tall, labelled)."""
+    rows = []
+    for s in samples:
+        tiles = []
+        for label, img in [("input", s.image)] + [(m, outs[s.key]) for m, outs in outputs.items()]:
+            w = max(1, round(img.shape[1] * height / img.shape[0]))
+            tile = cv2.resize(img, (w, height), interpolation=cv2.INTER_AREA)
+            cv2.putText(tile, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(tile, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+            tiles.append(tile)
+        rows.append(np.hstack(tiles))
+    width = max(r.shape[1] for r in rows)
+    return np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--method", action="append", required=True, help="LABEL=KIND[:ARG], repeatable")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--lowlight", type=Path, default=SHARED / "lowlight")
+    ap.add_argument("--sets", default=",".join(DEFAULT_SETS), help="comma list; empty for none")
+    ap.add_argument("--pairs", type=Path, default=SHARED / "wellexposed", help="reference folder; 'none' to skip")
+    ap.add_argument("--pair-seed", type=int, default=1000)
+    ap.add_argument("--limit", type=int, default=None, help="first N images per set (quick runs)")
+    ap.add_argument("--pair-niqe", action="store_true", help="also NIQE on the synthetic pairs (slow)")
+    ap.add_argument("--grid-per-set", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    methods = [parse_method(m) for m in args.method]
+    sets = [s for s in args.sets.split(",") if s]
+    samples = load_sets(args.lowlight, sets, args.limit)
+    if str(args.pairs) != "none":
+        samples += load_pairs(args.pairs, args.pair_seed, args.limit)
+    grid_keys = []
+    for group in sets + (["pairs"] if str(args.pairs) != "none" else []):
+        grid_keys += [s.key for s in samples if s.key.startswith(group + "/")][: args.grid_per_set]
+
+    results: dict[str, dict[str, list[dict]]] = {}
+    grid_outputs: dict[str, dict[str, np.ndarray]] = {}
+    for label, method in methods:
+        per_set: dict[str, list[dict]] = {}
+        grid_outputs[label] = {}
+        t_label = time.time()
+        for n, sample in enumerate(samples, 1):
+            t0 = time.perf_counter()
+            out = method(sample.image, sample.key)
+            dt = time.perf_counter() - t0
+            group = sample.key.split("/", 1)[0]
+            per_set.setdefault(group, []).append(score(sample, out, dt, group != "pairs" or args.pair_niqe))
+            if sample.key in grid_keys:
+                grid_outputs[label][sample.key] = out
+            print(f"\r{label}: {n}/{len(samples)} {sample.key[:40]:40s}", end="", file=sys.stderr, flush=True)
+        print(f"\r{label}: {len(samples)} images in {time.time() - t_label:.0f} s" + " " * 40, file=sys.stderr)
+        results[label] = per_set
+
+    summary = summarise(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    command = "python -m train.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
+    table = markdown(summary, sets, command)
+    (args.out / "results.md").write_text(table)
+    (args.out / "results.json").write_text(json.dumps({"summary": summary, "per_image": results}, indent=1))
+    grid_samples = [s for s in samples if s.key in grid_keys]
+    cv2.imwrite(str(args.out / "grid.png"), cv2.cvtColor(grid(grid_samples, grid_outputs), cv2.COLOR_RGB2BGR))
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

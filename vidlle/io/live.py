@@ -1,0 +1,629 @@
+"""Live sources: webcams (V4L2), RTSP / HTTP(S) / UDP / SRT streams and a virtual test camera.
+
+A :class:`LiveSource` is used by the pipeline exactly like a video file source (``open() ->
+StreamInfo``, iterate :class:`~vidlle.frames.Frame`, ``close()``), but:
+
+- **Latest frame.** A reader thread owns the PyAV container and decodes continuously into a
+  one-slot buffer; the consumer always takes the newest frame. Every frame overwritten before
+  it was taken is counted in ``stats.drops`` (``LiveConfig(latest_frame=False)`` keeps a
+  bounded queue instead: nothing is dropped unless the consumer falls ``buffer`` frames behind).
+- **Timestamps.** pts come from the wall clock (``time.perf_counter()`` at decode), in
+  milliseconds (:data:`TIME_BASE` = 1/1000) since the first frame: strictly increasing across
+  reconnects, so a recording is a valid VFR file whose gaps show outages as they happened.
+- **Faults.** Connect and read timeouts (a stalled camera never hangs the process), reconnect
+  with exponential backoff and a cap, the first frame of every connection flagged
+  ``discontinuity=True`` (temporal state must be reset). A source that cannot be opened at all
+  fails at once with a one-line :class:`LiveSourceError` (unless ``retry_first_connect``).
+- **Credentials** in URLs never reach a message: every message goes through :func:`redact`.
+
+Specs (``vidlle enhance SPEC ...`` / ``vidlle preview SPEC``): ``webcam:N`` and ``/dev/videoN``
+(Linux V4L2 through PyAV's ``v4l2`` demuxer; ``video_size``, ``framerate``, ``input_format``
+passed when configured), ``rtsp://`` / ``rtsps://`` (``rtsp_transport`` tcp|udp), ``http(s)://``,
+``udp://``, ``srt://``, and ``testsrc[:WxH][@FPS]``: a virtual camera (FFmpeg's ``testsrc2``,
+darkened, paced to real time by the ``realtime`` filter) that needs no hardware.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+# isort: off
+import cv2  # before av: when PyAV's bundled libxcb loads first, OpenCV windows freeze
+import av
+# isort: on
+import numpy as np
+
+from vidlle.errors import InputError, InputNotFoundError
+from vidlle.frames import Frame, StreamInfo
+
+TIME_BASE = Fraction(1, 1000)
+TRANSPORTS = ("tcp", "udp")
+STATES = ("connecting", "streaming", "reconnecting", "stopped")
+
+_SECRET_KEYS = re.compile(r"pass|pwd|token|secret|key|auth|sig|user|login|cred", re.IGNORECASE)
+_TESTSRC = re.compile(r"^testsrc(?::(\d+)x(\d+))?(?:@(\d+(?:\.\d+)?))?$")
+_POLL = 0.1
+
+
+class LiveSourceError(InputError, ConnectionError):
+    """A live source cannot be reached, sends no video, or was lost and not reconnected."""
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """How a live source is opened and kept alive.
+
+    transport: RTSP lower transport, ``tcp`` (default: works through NAT/firewalls, no packet
+        loss) or ``udp`` (lowest latency on a clean LAN).
+    open_timeout: seconds allowed for connecting and reading the stream header.
+    read_timeout: seconds without a packet before the connection counts as stalled.
+    backoff_initial, backoff_max: reconnect delays double from the first to the cap (seconds).
+    max_reconnects: consecutive failed reconnect attempts before giving up; None = forever.
+    retry_first_connect: keep retrying when the very first connection fails (cameras that boot
+        after the recorder); by default a first failure is an immediate error.
+    latest_frame: keep only the newest frame (drop stale ones, counted); False = bounded queue.
+    buffer: queue length when ``latest_frame`` is False.
+    video_size, framerate, input_format: V4L2 options (e.g. ``1280x720``, ``30``, ``mjpeg``).
+    """
+
+    transport: str = "tcp"
+    open_timeout: float = 10.0
+    read_timeout: float = 5.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 10.0
+    max_reconnects: int | None = None
+    retry_first_connect: bool = False
+    latest_frame: bool = True
+    buffer: int = 64
+    video_size: str | None = None
+    framerate: str | None = None
+    input_format: str | None = None
+
+    def __post_init__(self):
+        if self.transport not in TRANSPORTS:
+            raise InputError(f"unknown RTSP transport {self.transport!r} (use {' or '.join(TRANSPORTS)})")
+        if self.open_timeout <= 0 or self.read_timeout <= 0:
+            raise InputError("live timeouts must be positive")
+        if self.backoff_initial <= 0 or self.backoff_max < self.backoff_initial:
+            raise InputError("reconnect backoff must satisfy 0 < initial <= cap")
+        if self.max_reconnects is not None and self.max_reconnects < 0:
+            raise InputError("max_reconnects must be >= 0 (or None for forever)")
+        if self.buffer < 1:
+            raise InputError("live buffer must hold at least one frame")
+
+    def backoff(self, failures: int) -> float:
+        """Delay before reconnect attempt number ``failures + 1`` (0 failures -> the initial delay)."""
+        return min(self.backoff_max, self.backoff_initial * 2.0 ** max(0, failures))
+
+
+# -- naming and redaction ---------------------------------------------------------------------
+
+def redact(url: str) -> str:
+    """``url`` fit to print: user/password replaced by ``***``, secret-looking query values too.
+
+    >>> redact("rtsp://admin:hunter2@cam.local:554/live?token=abc&ch=1")
+    'rtsp://***@cam.local:554/live?token=***&ch=1'
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unprintable url>"
+    if not parts.scheme or not parts.netloc:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if _SECRET_KEYS.search(k) else v) for k, v in pairs], safe="*/:")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _secrets(url: str) -> list[str]:
+    """The credential substrings of ``url`` (raw and percent-decoded), longest first."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    found = []
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rsplit("@", 1)[0]
+        found += [userinfo, *userinfo.split(":", 1)]
+        for value in (parts.username, parts.password):
+            if value:
+                found += [value, unquote(value)]
+    for k, v in parse_qsl(parts.query, keep_blank_values=True):
+        if v and _SECRET_KEYS.search(k):
+            found += [v, quote(v, safe="")]
+    return sorted({s for s in found if len(s) >= 2}, key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (e.g. an FFmpeg error) with ``url`` and its credentials replaced by redacted forms."""
+    text = text.replace(url, redact(url))
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    return text
+
+
+# -- what to open -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LiveInput:
+    """Resolved spec: ``url``/``format``/``options`` for ``av.open``; ``shown`` for messages."""
+
+    spec: str
+    url: str
+    format: str | None
+    options: dict
+    kind: str  # webcam | rtsp | stream | test
+    shown: str
+
+
+def testsrc_graph(width: int = 1280, height: int = 720, fps: float = 25) -> str:
+    """lavfi graph of the virtual camera: a dark moving test pattern released in real time."""
+    return (f"testsrc2=size={width}x{height}:rate={fps:g},"
+            "lutyuv=y=val*0.15:u=128+(val-128)*0.3:v=128+(val-128)*0.3,realtime")
+
+
+def resolve(spec: str, config: LiveConfig = LiveConfig()) -> LiveInput:
+    """Turn a live spec into what PyAV opens. InputError for malformed specs (no I/O here)."""
+    if spec.startswith("webcam:"):
+        n = spec[len("webcam:"):]
+        if not n.isdigit():
+            raise InputError(f"{spec}: expected a camera number, e.g. webcam:0")
+        return _v4l2(spec, f"/dev/video{int(n)}", config)
+    if spec.startswith("/dev/video"):
+        return _v4l2(spec, spec, config)
+    m = _TESTSRC.match(spec)
+    if m:
+        w, h = (int(m.group(1)), int(m.group(2))) if m.group(1) else (1280, 720)
+        fps = float(m.group(3)) if m.group(3) else 25.0
+        if not (2 <= w <= 8192 and 2 <= h <= 8192 and 0 < fps <= 240):
+            raise InputError(f"{spec}: size must be 2..8192 pixels a side and fps 1..240")
+        return LiveInput(spec, testsrc_graph(w, h, fps), "lavfi", {}, "test", spec)
+    parts = urlsplit(spec)
+    shown = redact(spec)
+    if parts.scheme not in ("rtsp", "rtsps", "http", "https", "udp", "srt") or not parts.hostname:
+        raise InputError(f"{shown}: not a live source URL (expected rtsp://host/path, http(s)://..., webcam:N)")
+    # A short probe keeps connecting quick (FFmpeg's default waits ~1 s); sizes are taken from
+    # decoded frames, not from the probe.
+    options = {"analyzeduration": "200000", "probesize": "32768"}
+    kind = "stream"
+    if parts.scheme.startswith("rtsp"):
+        # nobuffer: frames read while probing are not queued up as a stale burst. Not for other
+        # URLs: one may serve a short file that the probe reads whole (its frames would be lost).
+        options.update(fflags="nobuffer", rtsp_transport=config.transport)
+        kind = "rtsp"
+    return LiveInput(spec, spec, None, options, kind, shown)
+
+
+def _v4l2(spec: str, device: str, config: LiveConfig) -> LiveInput:
+    if not sys.platform.startswith("linux"):
+        raise InputError(f"{spec}: webcams are read through V4L2, which needs Linux")
+    options = {}
+    if config.video_size:
+        options["video_size"] = config.video_size
+    if config.framerate:
+        options["framerate"] = str(config.framerate)
+    if config.input_format:
+        options["input_format"] = config.input_format
+    shown = spec if spec == device else f"{spec} ({device})"
+    return LiveInput(spec, device, "v4l2", options, "webcam", shown)
+
+
+def check_available(spec: str, config: LiveConfig = LiveConfig()) -> LiveInput:
+    """:func:`resolve`, plus the checks that need no connection (a webcam's device node exists)."""
+    live = resolve(spec, config)
+    if live.kind == "webcam" and not Path(live.url).exists():
+        raise InputNotFoundError(f"no camera at {live.url} ({spec}): is it plugged in and is the V4L2 driver loaded?")
+    return live
+
+
+# -- statistics -------------------------------------------------------------------------------
+
+class LiveStats:
+    """Counters of one live source, safe to read from any thread while it runs.
+
+    frames_in: frames decoded; frames_out: frames handed to the consumer; drops: frames
+    overwritten (latest-frame) or pushed out of the queue before they were taken;
+    reconnects: connections re-established after a loss; attempts: reconnect attempts made
+    (failed ones included); state: connecting | streaming | reconnecting | stopped;
+    latency: capture -> handed-out, seconds (last value and a window of recent ones).
+    """
+
+    def __init__(self, window: int = 256, rate_window: float = 2.0):
+        self._lock = threading.Lock()
+        self.state = "connecting"
+        self.frames_in = 0
+        self.frames_out = 0
+        self.drops = 0
+        self.reconnects = 0
+        self.attempts = 0
+        self.last_error: str | None = None
+        self.latency: float | None = None
+        self._lat: collections.deque = collections.deque(maxlen=window)
+        self._t_in: collections.deque = collections.deque()
+        self._t_out: collections.deque = collections.deque()
+        self._rate_window = rate_window
+        self.started = time.perf_counter()
+
+    # updates (called by the source) -------------------------------------------------------
+    def _frame_in(self, now: float, dropped: bool) -> None:
+        with self._lock:
+            self.frames_in += 1
+            self.drops += dropped
+            self._t_in.append(now)
+            self._trim(self._t_in, now)
+
+    def _frame_out(self, now: float, latency: float) -> None:
+        with self._lock:
+            self.frames_out += 1
+            self.latency = latency
+            self._lat.append(latency)
+            self._t_out.append(now)
+            self._trim(self._t_out, now)
+
+    def _trim(self, times: collections.deque, now: float) -> None:
+        while times and times[0] < now - self._rate_window:
+            times.popleft()
+
+    # readings --------------------------------------------------------------------------------
+    def _rate(self, times: collections.deque) -> float:
+        now = time.perf_counter()
+        with self._lock:
+            self._trim(times, now)
+            n = len(times)
+        span = min(self._rate_window, now - self.started)
+        return n / span if span > 0 else 0.0
+
+    @property
+    def fps_in(self) -> float:
+        """Frames decoded per second over the last ~2 s."""
+        return self._rate(self._t_in)
+
+    @property
+    def fps_out(self) -> float:
+        """Frames handed out per second over the last ~2 s."""
+        return self._rate(self._t_out)
+
+    def latency_ms(self, q: float = 0.5) -> float | None:
+        """Quantile ``q`` of recent capture -> handed-out latencies, in ms (None before any)."""
+        with self._lock:
+            values = list(self._lat)
+        return float(np.quantile(values, q) * 1000.0) if values else None
+
+    def snapshot(self) -> dict:
+        """Everything as plain values (for a progress line, JSON stats, tests)."""
+        return {
+            "state": self.state, "frames_in": self.frames_in, "frames_out": self.frames_out,
+            "drops": self.drops, "reconnects": self.reconnects, "attempts": self.attempts,
+            "fps_in": round(self.fps_in, 2), "fps_out": round(self.fps_out, 2),
+            "latency_ms": None if self.latency is None else round(self.latency * 1000.0, 1),
+            "latency_median_ms": _round(self.latency_ms(0.5)), "latency_p95_ms": _round(self.latency_ms(0.95)),
+            "last_error": self.last_error,
+        }
+
+    def line(self) -> str:
+        """``in 25.0 fps, out 24.9 fps, 3 dropped, latency 41 ms, 1 reconnect, streaming``."""
+        lat = self.latency_ms(0.5)
+        parts = [f"in {self.fps_in:.1f} fps", f"out {self.fps_out:.1f} fps", f"{self.drops} dropped"]
+        if lat is not None:
+            parts.append(f"latency {lat:.0f} ms")
+        if self.reconnects or self.state == "reconnecting":
+            parts.append(f"{self.reconnects} reconnect{'s' if self.reconnects != 1 else ''}")
+        parts.append(self.state)
+        return ", ".join(parts)
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
+# -- the source --------------------------------------------------------------------------------
+
+@dataclass
+class _Captured:
+    frame: av.VideoFrame
+    captured: float
+    seq: int
+    discontinuity: bool
+
+
+@dataclass
+class _Shared:
+    """State shared by the reader thread and the consumer, guarded by ``cond``."""
+
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    buf: collections.deque = field(default_factory=collections.deque)
+    error: BaseException | None = None
+    ended: bool = False  # a finite stream (a file served over HTTP) reached its end
+    first: threading.Event = field(default_factory=threading.Event)
+
+
+class LiveSource:
+    """Frames of a live source, newest first-come (see the module docstring).
+
+    Iterating yields :class:`Frame`: image (H, W, 3) uint8 RGB at the size of the first frame
+    (later frames of another size, e.g. after a camera reconfigured, are resized to it),
+    pts in ms from the wall clock (time_base 1/1000), index = capture sequence number,
+    ``discontinuity`` on the first frame of each connection, ``captured`` = perf_counter().
+
+    The pipeline reads ``latest_frame`` (take a frame only when the next stage is ready) and
+    calls :meth:`interrupt` to end iteration when a run stops.
+    """
+
+    def __init__(self, spec: str, config: LiveConfig = LiveConfig()):
+        self.spec = spec
+        self.config = config
+        self.input = resolve(spec, config)
+        self.shown = self.input.shown
+        self.latest_frame = config.latest_frame
+        self.stats = LiveStats()
+        self.rate: Fraction | None = None
+        self._size: tuple[int, int] | None = None
+        self._shared = _Shared(buf=collections.deque(maxlen=1 if config.latest_frame else config.buffer))
+        self._stop = threading.Event()       # reader: leave as soon as possible
+        self._interrupted = threading.Event()  # consumer: iteration ends
+        self._thread: threading.Thread | None = None
+        self._t0: float | None = None
+        self._last_pts = -1
+        self._phase, self._phase_started = "connect", time.perf_counter()
+        self._finite = False
+        self.resized = 0
+
+    # -- public contract ------------------------------------------------------------------------
+    def open(self) -> StreamInfo:
+        """Connect and wait for the first frame; LiveSourceError (one line) if that fails."""
+        if self._thread is not None:
+            raise RuntimeError("LiveSource.open() called twice")
+        self._thread = threading.Thread(target=self._reader, name="vidlle-live-reader", daemon=True)
+        self._thread.start()
+        cfg = self.config
+        # The reader's own timeouts end a failed first connect; this deadline only guards
+        # against calls FFmpeg cannot interrupt (e.g. a hanging DNS lookup).
+        allowed = cfg.open_timeout + cfg.read_timeout + 5.0
+        deadline = None if cfg.retry_first_connect else time.perf_counter() + allowed
+        sh = self._shared
+        try:
+            while not sh.first.wait(_POLL):
+                if deadline is not None and time.perf_counter() > deadline:
+                    raise LiveSourceError(f"no video from {self.shown} within {allowed:.0f} s")
+        except BaseException:  # the deadline, or Ctrl-C while a camera is being retried
+            self.close()
+            raise
+        if not sh.buf:
+            self.close()
+            raise sh.error or LiveSourceError(f"no video from {self.shown}")
+        with sh.cond:
+            first = sh.buf[-1].frame
+        self._size = (first.width, first.height)
+        return StreamInfo(width=first.width, height=first.height, frames=None, rate=self.rate,
+                          time_base=TIME_BASE, live=True)
+
+    def __iter__(self):
+        sh = self._shared
+        while True:
+            with sh.cond:
+                while not sh.buf and sh.error is None and not sh.ended and not self._interrupted.is_set():
+                    sh.cond.wait(_POLL)
+                if self._interrupted.is_set():
+                    return
+                if not sh.buf:
+                    if sh.error is not None:
+                        raise sh.error
+                    self.stats.state = "stopped"
+                    return  # a finite stream ended
+                item = sh.buf.popleft()
+            yield self._hand_out(item)
+
+    def interrupt(self) -> None:
+        """End iteration now (the pipeline is stopping); the reader keeps running until close()."""
+        self._interrupted.set()
+        with self._shared.cond:
+            self._shared.cond.notify_all()
+
+    def close(self) -> None:
+        """Stop the reader. Never blocks for long: a reader stuck in a stalled read leaves by
+        itself within ``read_timeout`` and closes its own container."""
+        self.interrupt()
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(1.0)
+        self.stats.state = "stopped"
+
+    # -- consumer side ----------------------------------------------------------------------------
+    def _hand_out(self, item: _Captured) -> Frame:
+        image = item.frame.to_ndarray(format="rgb24")
+        if self._size and (image.shape[1], image.shape[0]) != self._size:
+            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+            self.resized += 1
+        pts = round((item.captured - self._t0) * 1000.0)
+        if pts <= self._last_pts:
+            pts = self._last_pts + 1
+        self._last_pts = pts
+        now = time.perf_counter()
+        self.stats._frame_out(now, now - item.captured)
+        return Frame(image=image, pts=pts, time_base=TIME_BASE, index=item.seq,
+                     discontinuity=item.discontinuity, captured=item.captured)
+
+    # -- reader thread --------------------------------------------------------------------------
+    def _reader(self) -> None:
+        cfg, stats = self.config, self.stats
+        failures = 0  # consecutive reconnect attempts that produced no frame
+        ever = False
+        try:
+            while not self._stop.is_set():
+                stats.state = "reconnecting" if ever else "connecting"
+                if ever:
+                    stats.attempts += 1
+                got = False
+                self._phase, self._phase_started = "connect", time.perf_counter()
+                try:
+                    container = self._connect()
+                    self._phase = "read"
+                    try:
+                        for frame in self._decode(container):
+                            self._publish(frame, discontinuity=not got)
+                            if not got:
+                                got = True
+                                if ever:
+                                    stats.reconnects += 1
+                                ever = True
+                                failures = 0
+                                stats.state = "streaming"
+                                self._shared.first.set()
+                        reason = "the stream ended"
+                    finally:
+                        _close_quietly(container)
+                    if self._finite and got:
+                        self._end()
+                        return
+                except LiveSourceError as exc:
+                    reason = str(exc)
+                except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
+                    reason = self._reason(exc)
+                if self._stop.is_set():
+                    break
+                stats.last_error = reason
+                if not ever and not cfg.retry_first_connect:
+                    self._fail(LiveSourceError(f"cannot open {self.shown}: {reason}"))
+                    return
+                if not got:
+                    failures += 1
+                if cfg.max_reconnects is not None and failures >= cfg.max_reconnects:
+                    what = f"lost {self.shown}" if ever else f"cannot open {self.shown}"
+                    self._fail(LiveSourceError(f"{what} ({reason}); gave up after {failures} reconnect attempts"))
+                    return
+                stats.state = "reconnecting" if ever else "connecting"
+                self._stop.wait(cfg.backoff(failures - 1 if failures else 0))
+        except BaseException as exc:  # noqa: BLE001 - a reader bug must reach the consumer, not vanish
+            self._fail(exc)
+        finally:
+            stats.state = "stopped"
+            self._shared.first.set()
+
+    def _connect(self):
+        live, cfg = self.input, self.config
+        container = av.open(live.url, "r", format=live.format, options=dict(live.options),
+                            timeout=(cfg.open_timeout, cfg.read_timeout))
+        if not container.streams.video:
+            _close_quietly(container)
+            raise LiveSourceError(f"{self.shown} has no video stream")
+        stream = container.streams.video[0]
+        # Slice threads only: frame threading would hold frames back by one per thread.
+        stream.thread_type = "SLICE"
+        if self.rate is None:
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            self.rate = Fraction(rate) if rate else None
+        # A URL that serves a finished file (it has a duration; live streams have none) is
+        # played at its own pace, and its end is the end: no reconnect loop over it.
+        self._finite = live.kind == "stream" and container.duration is not None
+        return container
+
+    def _decode(self, container):
+        stream = container.streams.video[0]
+        origin = None  # (perf_counter, media seconds) of the first frame, for finite streams
+        for packet in container.demux(stream):
+            if self._stop.is_set():
+                return
+            for frame in packet.decode():
+                if self._finite and frame.time is not None:
+                    if origin is None:
+                        origin = (time.perf_counter(), frame.time)
+                    delay = origin[0] + (frame.time - origin[1]) - time.perf_counter()
+                    if delay > 0 and self._stop.wait(min(delay, 5.0)):
+                        return
+                yield frame
+
+    def _end(self) -> None:
+        sh = self._shared
+        with sh.cond:
+            sh.ended = True
+            sh.cond.notify_all()
+        sh.first.set()
+
+    def _publish(self, frame: av.VideoFrame, discontinuity: bool) -> None:
+        now = time.perf_counter()
+        sh = self._shared
+        with sh.cond:
+            if self._t0 is None:
+                self._t0 = now
+            dropped = len(sh.buf) == sh.buf.maxlen
+            if dropped and sh.buf[0].discontinuity:
+                discontinuity = True  # the reset marker must survive its frame being dropped
+            sh.buf.append(_Captured(frame, now, self.stats.frames_in, discontinuity))
+            self.stats._frame_in(now, dropped)
+            sh.cond.notify_all()
+
+    def _fail(self, exc: BaseException) -> None:
+        sh = self._shared
+        with sh.cond:
+            sh.error = exc
+            sh.cond.notify_all()
+        self.stats.last_error = str(exc)
+        sh.first.set()
+
+    def _reason(self, exc: BaseException) -> str:
+        connecting = getattr(self, "_phase", "read") == "connect"
+        # PyAV's interrupt callback fired. While probing the stream FFmpeg reports it as
+        # "invalid data" instead, so a connect that failed after the whole allowance is one too.
+        if connecting and (isinstance(exc, av.ExitError)
+                           or time.perf_counter() - self._phase_started >= 0.95 * self.config.open_timeout):
+            return f"timed out connecting (no video within {self.config.open_timeout:g} s)"
+        if isinstance(exc, av.ExitError):
+            return f"timed out (no data for {self.config.read_timeout:g} s)"
+        text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        return scrub(text, self.input.url)
+
+
+def _close_quietly(container) -> None:
+    try:
+        container.close()
+    except Exception:  # noqa: BLE001 - closing a broken connection may fail; nothing to keep
+        pass
+
+
+# -- pacing (file inputs to real-time sinks) -----------------------------------------------------
+
+class Pacer:
+    """Sleeps so frames leave at their pts rate in wall-clock time (``ffmpeg -re``).
+
+    Used by real-time sinks (preview window, RTSP publish) when the source is a file; a live
+    source is already paced by its camera. A run that falls behind is not sped up to catch up
+    by more than ``max_lag`` seconds (the schedule is moved instead).
+    """
+
+    def __init__(self, max_lag: float = 0.5):
+        self.max_lag = max_lag
+        self._origin: tuple[float, float] | None = None  # (wall, media seconds)
+
+    def wait(self, frame: Frame, stop: threading.Event | None = None) -> None:
+        if frame.pts is None or frame.time_base is None:
+            return
+        media = float(frame.pts * frame.time_base)
+        now = time.perf_counter()
+        if self._origin is None:
+            self._origin = (now, media)
+            return
+        due = self._origin[0] + (media - self._origin[1])
+        delay = due - now
+        if delay < -self.max_lag:
+            self._origin = (now, media)
+        elif delay > 0:
+            if stop is not None:
+                stop.wait(min(delay, 5.0))
+            else:
+                time.sleep(min(delay, 5.0))
+
