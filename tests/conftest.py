@@ -15,10 +15,16 @@ from vidlle.io.synth import write_dark_clip
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("vidlle-cache")
+
+
 @pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
+def private_cache(session_cache, monkeypatch):
     """Keep exported ONNX files and engines out of the user's ~/.cache (one cache per session)."""
-    monkeypatch.setenv("VIDLLE_CACHE", str(tmp_path_factory.getbasetemp() / "vidlle-cache"))
+    monkeypatch.setenv("VIDLLE_CACHE", str(session_cache))
+    return session_cache
 
 
 def pytest_collection_modifyitems(config, items):

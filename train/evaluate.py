@@ -113,7 +113,7 @@ METHOD_KINDS: dict[str, Callable[[str], Method]] = {
 
 
 def parse_method(spec: str) -> tuple[str, Method]:
-    label, _, rest = spec.rpartition("=") if "=" in spec.split(":", 1)[0] else ("", "", spec)
+    label, _, rest = spec.partition("=") if "=" in spec.split(":", 1)[0] else ("", "", spec)
     kind, _, arg = rest.partition(":")
     if kind not in METHOD_KINDS:
         raise SystemExit(f"unknown method kind {kind!r} (known: {', '.join(METHOD_KINDS)})")
@@ -219,7 +219,10 @@ def grid(samples: list[Sample], outputs: dict[str, dict[str, np.ndarray]], heigh
     rows = []
     for s in samples:
         tiles = []
-        for label, img in [("input", s.image)] + [(m, outs[s.key]) for m, outs in outputs.items()]:
+        columns = [(m, outs[s.key]) for m, outs in outputs.items()]
+        if "input" not in outputs:
+            columns.insert(0, ("input", s.image))
+        for label, img in columns:
             w = max(1, round(img.shape[1] * height / img.shape[0]))
             tile = cv2.resize(img, (w, height), interpolation=cv2.INTER_AREA)
             cv2.putText(tile, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)

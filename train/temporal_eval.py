@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         off, on = r["per-frame"], r["temporal"]
         change = 100.0 * (on["static_noise"] / off["static_noise"] - 1.0)
         settle = on.get("settle_frames", "–")
-        lines.append(f"| {clip} | {off['flicker']:.2f} → {on['flicker']:.2f} | {off['static_noise']:.2f} → "
+        lines.append(f"| {clip} | {off['flicker']:.3f} → {on['flicker']:.3f} | {off['static_noise']:.2f} → "
                      f"{on['static_noise']:.2f} ({change:+.0f} %) | {100 * on['ghosting']:.1f} % | {settle} |")
     print("\n".join(lines))
     return 0

@@ -88,13 +88,30 @@ def _live_config(rtsp_transport, live_timeout, max_reconnects, wait_for_source, 
 @click.option("--batch", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Most frames per model call (frames already decoded are batched).")
 @click.option("--stats-json", type=click.Path(dir_okay=False), help="Also write run statistics as JSON here.")
+@click.option("--ray", "use_ray", is_flag=True,
+              help="Backlog: INPUT is a glob ('rec/*.mp4') or a folder of videos, OUTPUT a folder; one Ray task "
+                   "per file, in parallel ($RAY_ADDRESS joins a cluster). Needs the scale extra.")
 @temporal_options
 @live_options
 def enhance(input, output, overwrite, quiet, model, weights, backend, device, precision, codec, crf, preset, batch,
-            stats_json, temporal, overlay, seg_weights, rtsp_transport, live_timeout, max_reconnects, wait_for_source,
-            video_size, framerate, input_format):
+            stats_json, use_ray, temporal, overlay, seg_weights, rtsp_transport, live_timeout, max_reconnects,
+            wait_for_source, video_size, framerate, input_format):
     """Enhance INPUT (video, image, folder of images, webcam:N, /dev/videoN, rtsp://, http(s)://)
-    into OUTPUT (video file, image, folder, or rtsp:// to publish)."""
+    into OUTPUT (video file, image, folder, or rtsp:// to publish).
+
+    A glob INPUT ('recordings/*.mp4', quoted) with a folder OUTPUT enhances every file into it,
+    one after another, or in parallel as Ray tasks with --ray.
+    """
+    from vidlle.scale.backlog import is_backlog
+
+    if use_ray or is_backlog(input):
+        from vidlle.scale.backlog import EnhanceSettings
+
+        settings = EnhanceSettings(model=model, weights=weights, backend=backend, device=device, precision=precision,
+                                   temporal=temporal, overlay=overlay, seg_weights=seg_weights, codec=codec, crf=crf,
+                                   preset=preset, batch=batch, overwrite=overwrite)
+        _enhance_backlog(input, output, settings, use_ray, quiet, stats_json)
+        return
     from vidlle.api import Enhancer
     from vidlle.io.encode import EncodeConfig
     from vidlle.io.sources import plan
@@ -187,6 +204,43 @@ def preview(source, model, weights, backend, device, precision, max_width, tempo
     except Interrupted:
         raise Interrupted(f"interrupted after {pipeline.stats.frames} frames") from None
     click.echo(summary_line(stats, enhancer.describe(), "window") + f" | {sink.status()}", err=True)
+
+
+def _enhance_backlog(input, output, settings, use_ray: bool, quiet: bool, stats_json: str | None) -> None:
+    """`enhance GLOB FOLDER [--ray]`: every file as the single-file path does it; a table; exit 1 if any failed."""
+    from vidlle.pipeline import Stats
+    from vidlle.progress import ProgressBar
+    from vidlle.scale import ScaleError
+    from vidlle.scale.backlog import failure_message, format_results, plan_jobs, run_ray, run_sequential
+    from vidlle.scale.service import write_json
+
+    jobs = plan_jobs(input, output, settings.overwrite)
+    bar = None if quiet else ProgressBar()
+    overall = Stats()
+
+    def on_progress(frames: int, expected: int | None, files_done: int) -> None:
+        overall.frames, overall.expected = frames, expected
+        if bar:
+            bar(overall)
+
+    if not quiet:
+        how = "as Ray tasks" if use_ray else "one after another (--ray: in parallel)"
+        click.echo(f"vidlle: {len(jobs)} file{'s' if len(jobs) != 1 else ''} -> {output}, {how}", err=True)
+    try:
+        run = (run_ray if use_ray else run_sequential)(jobs, settings, on_progress=on_progress)
+    finally:
+        if bar:
+            bar.finish()
+    if stats_json:
+        write_json(stats_json, run.as_dict())
+    if not quiet:
+        for line in format_results(run):
+            click.echo(line, err=True)
+        for note in dict.fromkeys(n for r in run.results for n in r.notes):
+            click.echo(f"vidlle: note: {note}", err=True)
+    failed = failure_message(run)
+    if failed:
+        raise ScaleError(failed)
 
 
 def _write_stats(path: str, stats, what: str) -> None:
@@ -301,6 +355,76 @@ def sample(output, size, seconds, fps, overwrite):
     frames = max(1, round(seconds * fps))
     write_dark_clip(output, width=width, height=height, frames=frames, fps=fps)
     click.echo(f"vidlle: wrote {frames} frames ({width}x{height}, {fps} fps, with audio) to {output}", err=True)
+
+
+@cli.command()
+@click.argument("config", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--address", help="Join this Ray cluster (host:6379, ray://host:10001, auto) "
+                                 "[default: $RAY_ADDRESS, else start Ray locally].")
+@click.option("--engine", type=click.Choice(["auto", "ray", "threads"]), default="auto", show_default=True,
+              help="ray: one actor per camera; threads: every camera in this process; auto: ray when installed.")
+@click.option("--stats-every", type=click.FloatRange(0.5, 3600), default=10.0, show_default=True,
+              help="Seconds between stats tables.")
+@click.option("--stats-json", type=click.Path(dir_okay=False),
+              help="Keep the latest per-camera stats in this JSON file (rewritten every --stats-every).")
+@click.option("--duration", type=click.FloatRange(1, None),
+              help="Stop and finalise after this many seconds [default: run until Ctrl-C / SIGTERM].")
+@click.option("--check", is_flag=True, help="Check CONFIG, list its cameras and exit.")
+@click.option("-q", "--quiet", is_flag=True, help="No periodic table (state changes and the final summary only).")
+def serve(config, address, engine, stats_every, stats_json, duration, check, quiet):
+    """Enhance every camera of CONFIG (YAML: cameras with name, source, output, model, ...), each in
+    its own Ray actor restarted on crash, with a periodic stats table. Ctrl-C or SIGTERM stops all
+    cameras and finalises every recording. See docs/capacity.md for sizing."""
+    import time
+
+    from vidlle.pipeline import Interrupted
+    from vidlle.scale import ScaleError
+    from vidlle.scale.config import load_config
+    from vidlle.scale.service import Service, final_lines, format_table
+
+    cfg = load_config(config)
+    say = lambda msg: click.echo(f"vidlle: {msg}", err=True)  # noqa: E731
+    if check:
+        for cam in cfg.cameras:
+            seg = f", new file every {cam.segment_seconds:g} s" if cam.segment_seconds else ""
+            click.echo(f"{cam.name}: {cam.shown_source} -> {cam.shown_output}{seg} | model {cam.model}, "
+                       f"{cam.device}, temporal {'on' if cam.temporal else 'off'}, overlay {cam.overlay} | "
+                       f"{cam.num_cpus:g} CPU, {cam.num_gpus:g} GPU, max_restarts {cam.max_restarts}")
+        say(f"{config}: {len(cfg.cameras)} camera{'s' if len(cfg.cameras) != 1 else ''}, ok")
+        return
+    service = Service(cfg, engine=engine, address=address)
+    try:
+        service.start()
+    except KeyboardInterrupt:
+        service.stop()
+        raise Interrupted("stopped while starting the cameras") from None
+    for note in service.notes:
+        say(f"note: {note}")
+    say(f"serving {len(cfg.cameras)} camera{'s' if len(cfg.cameras) != 1 else ''} on {service.where}"
+        f"{f' for {duration:g} s' if duration else ''}; Ctrl-C stops and finalises the recordings")
+
+    def report(rows):
+        up = int(time.time() - service.started_at)
+        click.echo(f"-- {time.strftime('%H:%M:%S')}  up {up // 3600}:{up // 60 % 60:02d}:{up % 60:02d}  "
+                   f"{len(rows)} cameras on {service.engine}")
+        for line in format_table(rows):
+            click.echo(line)
+
+    try:
+        service.run(stats_every=stats_every, duration=duration, report=None if quiet else report,
+                    event=lambda line: say(line), stats_json=stats_json)
+    except KeyboardInterrupt:
+        for line in final_lines(service.rows()):
+            say(line)
+        raise Interrupted(f"stopped; {len(cfg.cameras)} camera{'s' if len(cfg.cameras) != 1 else ''} "
+                          "finalised") from None
+    rows = service.rows()
+    for line in final_lines(rows):
+        say(line)
+    failed = [r for r in rows if r["state"] == "failed"]
+    if failed:
+        raise ScaleError(f"{len(failed)} of {len(rows)} cameras failed: {failed[0]['name']}: "
+                         f"{failed[0].get('last_error') or 'unknown error'}")
 
 
 @cli.command()

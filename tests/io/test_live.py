@@ -487,8 +487,16 @@ controls = PreviewControls()
 sink = PreviewSink(controls=controls, live_stats=source.stats)
 pipe = Pipeline(source, keep_original(lambda fs: [f.with_image(255 - f.image) for f in fs], controls), sink)
 sink.on_quit = pipe.request_stop
-threading.Timer(0.8, controls.toggle, ("enhance",)).start()
-threading.Timer(1.6, sink._quit).start()  # what the q key does
+def drive():  # by frames shown, not by the clock: the machine may be busy
+    import time
+    deadline = time.monotonic() + 40
+    while sink.shown < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    controls.toggle("enhance")
+    while sink.shown < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    sink._quit()  # what the q key does
+threading.Thread(target=drive, daemon=True).start()
 stats = pipe.run()
 print(json.dumps({"frames": stats.frames, "shown": sink.shown, "quit": controls.quit.is_set(),
                   "enhance": controls.enhance, "status": sink.status()}))

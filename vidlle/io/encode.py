@@ -59,6 +59,20 @@ def even_padding(pix_fmt: str, height: int, width: int) -> tuple[int, int]:
     return (-height) % sub_h, (-width) % sub_w
 
 
+def video_frame(frame: Frame, pad: tuple[int, int], index: int) -> "av.VideoFrame":
+    """PyAV frame for ``frame``: edge-padded by ``pad`` (rows, cols) for 4:2:0; its own pts, or
+    ``index`` when it has none (images)."""
+    image = frame.image
+    if any(pad):
+        image = np.pad(image, ((0, pad[0]), (0, pad[1]), (0, 0)), mode="edge")
+    vf = av.VideoFrame.from_ndarray(image, format="rgb24")
+    if frame.pts is not None:
+        vf.pts, vf.time_base = frame.pts, frame.time_base
+    else:
+        vf.pts = index
+    return vf
+
+
 class VideoFileSink:
     """Writes enhanced frames (and copied/re-encoded audio) to ``path`` via a temporary file.
 
@@ -142,15 +156,7 @@ class VideoFileSink:
             raise EncodeError(f"encoding {self.path} failed: {exc}") from None
 
     def _write_frame(self, frame: Frame) -> None:
-        image = frame.image
-        if any(self._pad):
-            image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
-        vf = av.VideoFrame.from_ndarray(image, format="rgb24")
-        if frame.pts is not None:
-            vf.pts = frame.pts
-            vf.time_base = frame.time_base
-        else:
-            vf.pts = self.written
+        vf = video_frame(frame, self._pad, self.written)
         for packet in self._video.encode(vf):
             self._out.mux(packet)
         self.written += 1
@@ -303,15 +309,7 @@ class RtspPublishSink:
             return  # audio is not published
         if self._pacer is not None:
             self._pacer.wait(item, self._stop)
-        image = item.image
-        if any(self._pad):
-            image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
-        vf = av.VideoFrame.from_ndarray(image, format="rgb24")
-        if item.pts is not None:
-            vf.pts = item.pts
-            vf.time_base = item.time_base
-        else:
-            vf.pts = self.written
+        vf = video_frame(item, self._pad, self.written)
         try:
             for packet in self._video.encode(vf):
                 self._out.mux(packet)

@@ -1,0 +1,186 @@
+"""`vidlle serve`: cameras in Ray actors (a real local Ray, a real RTSP server, the virtual camera)
+and, without Ray, in threads of one process.
+
+Small on purpose (2-core machine): 160x90 streams at 10 fps, half a CPU per camera, short runs.
+Every wait is bounded, so a regression fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import decode_video
+from tests.support.servers import RtspServer, rtsp_server_unavailable
+from vidlle.cli import main
+from vidlle.scale.config import parse_config
+from vidlle.scale.service import Service
+
+ROOT = Path(__file__).resolve().parents[2]
+needs_rtsp = pytest.mark.skipif(rtsp_server_unavailable() is not None, reason=str(rtsp_server_unavailable()))
+SMALL = {"num_cpus": 0.5, "open_timeout": 3.0, "read_timeout": 1.5}
+
+
+def wait_rows(service: Service, ok, timeout: float, what: str) -> list[dict]:
+    """Poll until ``ok(rows_by_name)``; fail with the last rows after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    rows = {}
+    while time.monotonic() < deadline:
+        rows = {r["name"]: r for r in service.poll(wait=0.5)}
+        if ok(rows):
+            return rows
+        time.sleep(0.3)
+    pytest.fail(f"timed out waiting for {what}: {rows}")
+
+
+def decoded_frames(path: str) -> int:
+    return len(decode_video(Path(path))[1])
+
+
+def no_temp_files(folder: Path) -> bool:
+    return not list(folder.rglob(".*vidlle-tmp*"))
+
+
+@needs_rtsp
+def test_ray_cameras_survive_a_lost_server_and_a_crash_without_disturbing_each_other(ray_local, tmp_path):
+    server = RtspServer(size="160x90", fps=10).start()
+    try:
+        cfg = parse_config({
+            "defaults": {"output": "rec/{name}/%Y%m%d-%H%M%S.mkv", **SMALL},
+            "cameras": [{"name": "door", "source": server.url},
+                        {"name": "yard", "source": "testsrc:160x90@10"},
+                        {"name": "lot", "source": "testsrc:160x90@10"}],
+        }, base_dir=tmp_path)
+        service = Service(cfg, engine="ray")
+        service.start()
+        try:
+            rows = wait_rows(service, lambda r: all(x["state"] == "streaming" and x["frames"] >= 5 for x in r.values()),
+                             90, "three cameras streaming")
+            pids = {n: r["pid"] for n, r in rows.items()}
+            assert len(set(pids.values())) == 3  # one actor process per camera
+
+            # The RTSP camera loses power: its actor reconnects when it is back; the others go on.
+            server.kill()
+            rows = wait_rows(service, lambda r: r["door"]["state"] == "reconnecting", 20, "door reconnecting")
+            before = {n: r["frames"] for n, r in rows.items()}
+            time.sleep(1.5)
+            server = RtspServer(port=server.port, size="160x90", fps=10).start()
+            rows = wait_rows(service, lambda r: r["door"]["reconnects"] >= 1 and r["door"]["state"] == "streaming"
+                             and r["door"]["frames"] > before["door"] + 5, 30, "door reconnected")
+            for name in ("yard", "lot"):
+                assert rows[name]["frames"] > before[name] + 10, rows[name]  # unaffected by the outage
+                assert rows[name]["reconnects"] == 0 and rows[name]["restarts"] == 0
+            assert rows["door"]["restarts"] == 0 and rows["door"]["pid"] == pids["door"]  # same actor
+
+            # A bug inside lot's pipeline: its recording is finalised, the process ends, Ray restarts it.
+            before = {n: r["frames"] for n, r in rows.items()}
+            ray_local.get(service.handles["lot"].inject_fault.remote("raise"), timeout=30)
+            rows = wait_rows(service, lambda r: r["lot"]["restarts"] == 1 and r["lot"]["state"] == "streaming"
+                             and r["lot"]["frames"] > before["lot"] + 5, 60, "lot restarted by Ray")
+            assert rows["lot"]["pid"] != pids["lot"]
+            for name in ("door", "yard"):
+                assert rows[name]["restarts"] == 0 and rows[name]["pid"] == pids[name]
+                assert rows[name]["frames"] > before[name]
+        finally:
+            final = {r["name"]: r for r in service.stop()}
+    finally:
+        server.kill()
+
+    # Every recording finalised: decodable, named by time, nothing left under a temporary name.
+    assert no_temp_files(tmp_path)
+    for name, row in final.items():
+        assert row["state"] == "stopped", row
+        files = sorted((tmp_path / "rec" / name).glob("*.mkv"))
+        assert files and [str(f) for f in files] == sorted(row["files"]), (files, row["files"])
+        total = sum(decoded_frames(str(f)) for f in files)
+        assert total >= row["frames"] > 20, (name, total, row)
+    assert len(final["lot"]["files"]) == 2  # before the crash (kept) and after the restart
+    assert final["yard"]["frames"] == decoded_frames(final["yard"]["files"][0])
+
+
+def test_ray_serve_command_runs_for_a_duration_and_writes_json(ray_local, tmp_path, capsys):
+    config = tmp_path / "cams.yaml"
+    config.write_text("defaults:\n  num_cpus: 0.5\ncameras:\n"
+                      "  - name: cam1\n    source: testsrc:160x90@10\n    output: rec/{name}.mkv\n")
+    stats = tmp_path / "stats.json"
+    code = main(["serve", str(config), "--duration", "8", "--stats-every", "1", "--stats-json", str(stats)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "camera" in out and "cam1" in out and "latency" in out  # the periodic table
+    snap = json.loads(stats.read_text())
+    assert snap["engine"] == "ray" and snap["cameras"][0]["name"] == "cam1"
+    row = snap["cameras"][0]
+    assert row["state"] == "stopped" and row["frames"] > 0
+    assert decoded_frames(str(tmp_path / "rec" / "cam1.mkv")) == row["frames"]
+    assert f"cam1: {row['frames']} frames kept in {tmp_path / 'rec' / 'cam1.mkv'}" in err
+
+
+def test_without_ray_cameras_run_in_threads_and_say_how_to_scale(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if it were not installed
+    config = tmp_path / "cams.yaml"
+    config.write_text("defaults:\n  output: rec/{name}/%H%M%S.mkv\n  segment_seconds: 2\ncameras:\n"
+                      "  - name: yard\n    source: testsrc:160x90@10\n"
+                      "  - name: lot\n    source: testsrc:160x90@10\n    output: none\n")
+    code = main(["serve", str(config), "--duration", "5", "--stats-every", "1"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert err.count("Ray is not installed") == 1 and "pip install" in err and "[scale]" in err
+    assert "one thread per camera" in err
+    assert "yard" in out and "lot" in out and "streaming" in out
+    files = sorted((tmp_path / "rec" / "yard").glob("*.mkv"))
+    assert len(files) >= 2  # rotated every 2 s
+    assert sum(decoded_frames(str(f)) for f in files) > 10
+    assert "lot:" in err and "output none" in err
+    assert no_temp_files(tmp_path)
+
+
+def test_threads_engine_restarts_a_crashed_camera_in_place(tmp_path):
+    cfg = parse_config({"cameras": [{"name": "solo", "source": "testsrc:160x90@10", "output": "rec/{name}.mkv"}]},
+                       base_dir=tmp_path)
+    service = Service(cfg, engine="threads")
+    service.start()
+    try:
+        wait_rows(service, lambda r: r["solo"]["frames"] >= 5, 30, "solo streaming")
+        service.handles["solo"].inject_fault()
+        rows = wait_rows(service, lambda r: r["solo"]["restarts"] == 1 and r["solo"]["state"] == "streaming", 30,
+                         "solo restarted")
+        assert "injected fault" in rows["solo"]["last_error"]
+    finally:
+        final = service.stop()[0]
+    assert final["state"] == "stopped" and len(final["files"]) == 2  # rec.mkv (kept at the crash), rec-1.mkv
+    assert sum(decoded_frames(f) for f in final["files"]) == final["frames"]
+
+
+def test_sigterm_stops_the_service_and_finalises_recordings(tmp_path):
+    config = tmp_path / "cams.yaml"
+    config.write_text("cameras:\n  - name: cam1\n    source: testsrc:160x90@10\n    output: rec.mkv\n")
+    proc = subprocess.Popen([sys.executable, "-m", "vidlle", "serve", str(config), "--engine", "threads",
+                             "--stats-every", "1"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line.startswith("cam1") and "streaming" in line and int(line.split()[4]) >= 5:
+                break
+        else:
+            pytest.fail("the service did not start streaming")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "vidlle: stopped; 1 camera finalised" in err
+    rec = tmp_path / "rec.mkv"
+    kept = int(re.search(r"cam1: (\d+) frames kept in ", err).group(1))
+    assert decoded_frames(str(rec)) == kept >= 5
+    assert no_temp_files(tmp_path)

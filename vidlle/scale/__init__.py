@@ -1,0 +1,60 @@
+"""Many cameras and large backlogs: one Ray actor per camera, one Ray task per file.
+
+- :mod:`vidlle.scale.config`: ``cameras.yaml`` -> frozen :class:`CameraConfig` per camera.
+- :mod:`vidlle.scale.camera`: :class:`CameraWorker`, one camera's LiveSource -> Enhancer -> sink
+  (the ordinary :class:`~vidlle.pipeline.Pipeline`), with recordings rotated by time.
+- :mod:`vidlle.scale.service`: ``vidlle serve``: a worker per camera in a Ray actor (restarted by
+  Ray when it crashes), or in a thread of this process when Ray is not installed; stats table.
+- :mod:`vidlle.scale.backlog`: ``vidlle enhance 'dir/*.mp4' out/ --ray``: every file exactly as
+  ``vidlle enhance in out`` does it, as Ray tasks (or one after another without Ray).
+
+Ray is optional (``pip install 'vidlle[scale]'``) and imported only inside the functions that
+need it; nothing here has import-time side effects.
+"""
+
+from __future__ import annotations
+
+from vidlle.errors import VidlleError
+
+SCALE_EXTRA = "pip install 'vidlle[scale]' (in a checkout: pip install -e '.[scale]')"
+
+
+class ScaleError(VidlleError, RuntimeError):
+    """Ray is missing, a cluster cannot be joined, or cameras/files failed."""
+
+
+def import_ray():
+    """The ``ray`` module, or ScaleError naming the extra to install."""
+    try:
+        import ray
+    except ImportError:
+        raise ScaleError(f"Ray is not installed: {SCALE_EXTRA}") from None
+    return ray
+
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def init_ray(address: str | None = None, quiet: bool = True) -> bool:
+    """Connect to Ray: join ``address`` (``ray://host:10001``, ``host:6379``, ``auto``), else the
+    cluster named by ``$RAY_ADDRESS``, else start a local instance. Reuses an instance this
+    process already joined. Returns True when this call started/joined it (the caller shuts it
+    down), False when it was already initialised.
+    """
+    import logging
+
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=True,
+                 logging_level=logging.WARNING if quiet else logging.INFO)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = address or "a local Ray instance"
+        raise ScaleError(f"cannot start or join {where}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    return True

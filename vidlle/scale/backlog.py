@@ -1,0 +1,336 @@
+"""A backlog of recorded files: ``vidlle enhance 'recordings/*.mp4' out/ [--ray]``.
+
+Every file goes through exactly what ``vidlle enhance IN OUT`` does with one file --
+:func:`vidlle.io.sources.plan` (checks, source, sink with a temporary name renamed on success),
+an :class:`~vidlle.api.Enhancer` with the same settings, the :class:`~vidlle.pipeline.Pipeline`
+(every frame, pts kept, audio copied) -- as one Ray task per file (``--ray``: in parallel over the
+cores of this machine or a cluster), or one after another in this process. A failing file is
+reported in its result and never stops the others.
+
+Outputs keep each input's path relative to the inputs' common folder: ``rec/a/1.mp4`` and
+``rec/b/1.mp4`` become ``out/a/1.mp4`` and ``out/b/1.mp4``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from vidlle.errors import InputError, InputNotFoundError, OutputError
+
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class EnhanceSettings:
+    """What ``vidlle enhance`` options say about one file's processing (shared by every file)."""
+
+    model: str = "curve"
+    weights: str | None = None
+    backend: str = "auto"
+    device: str = "cpu"
+    precision: str = "fp32"
+    temporal: bool = True
+    overlay: str = "none"
+    seg_weights: str | None = None
+    codec: str = "libx264"
+    crf: int = 23
+    preset: str = "veryfast"
+    batch: int = 1
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class FileJob:
+    index: int
+    input: str
+    output: str
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """How one file went. status: ``ok`` or ``failed`` (``error`` says why, one line)."""
+
+    input: str
+    output: str
+    status: str
+    frames: int = 0
+    expected: int | None = None
+    seconds: float = 0.0
+    fps: float = 0.0
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+    worker: str = ""
+
+
+def is_backlog(spec: str) -> bool:
+    """INPUT is a glob pattern (and not an existing path): several files, one output folder."""
+    return bool(_GLOB_CHARS & set(spec)) and not Path(spec).exists()
+
+
+def expand_inputs(spec: str) -> list[Path]:
+    """The files a backlog INPUT names: a glob (``**`` allowed) or a folder's video files, sorted."""
+    from vidlle.io.encode import VIDEO_SUFFIXES
+
+    if is_backlog(spec):
+        files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+        if not files:
+            raise InputNotFoundError(f"no files match {spec}")
+        return files
+    path = Path(spec)
+    if not path.exists():
+        raise InputNotFoundError(f"input not found: {path}")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        if not files:
+            raise InputError(f"folder {path} contains no video files ({', '.join(sorted(VIDEO_SUFFIXES))})")
+        return files
+    return [path]
+
+
+def plan_jobs(spec: str, output: str, overwrite: bool) -> list[FileJob]:
+    """Inputs -> (input, output) pairs, checked before anything runs: OUTPUT is a folder (made
+    if missing), no two inputs map to one output, no output exists unless ``overwrite``."""
+    from vidlle.io.sources import is_live
+
+    if is_live(spec):
+        raise InputError(f"{spec} is a live source: a backlog is files (for cameras use `vidlle serve`)")
+    files = expand_inputs(spec)
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file; for several inputs OUTPUT must be a folder")
+    if not out.exists() and out.suffix and len(files) > 1:
+        raise OutputError(f"for several inputs OUTPUT must be a folder, not {out}")
+    resolved = [f.resolve() for f in files]
+    root = Path(os.path.commonpath([str(f.parent) for f in resolved]))
+    jobs, seen = [], {}
+    for i, (f, r) in enumerate(zip(files, resolved)):
+        target = out / r.relative_to(root)
+        if target.resolve() == r:
+            raise OutputError(f"output {target} is the input {f}; choose another folder")
+        if target in seen:
+            raise OutputError(f"{seen[target]} and {f} would both be written to {target}")
+        seen[target] = f
+        if target.exists() and not overwrite:
+            raise OutputError(f"{target} already exists (use -y to overwrite)")
+        jobs.append(FileJob(i, str(f), str(target)))
+    return jobs
+
+
+def enhance_file(job: FileJob, settings: EnhanceSettings, report: Callable[[int, int, int | None], None] | None = None,
+                 ) -> FileResult:
+    """One file, exactly as ``vidlle enhance IN OUT``; never raises for the file's own problems.
+
+    report(index, frames, expected) is called about twice a second while it runs.
+    """
+    from vidlle.api import Enhancer
+    from vidlle.io.encode import EncodeConfig
+    from vidlle.io.sources import plan
+    from vidlle.pipeline import Pipeline, PipelineConfig
+    from vidlle.scale.camera import one_line
+
+    t0 = time.perf_counter()
+    worker = f"{os.uname().nodename}:{os.getpid()}"
+    pipeline = None
+    try:
+        Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+        encode = EncodeConfig(codec=settings.codec, crf=settings.crf, preset=settings.preset)
+        source, sink, kind = plan(job.input, job.output, settings.overwrite, encode)
+        overlay = None
+        if settings.overlay == "seg":
+            from vidlle.overlay import SegmentationOverlay
+
+            overlay = SegmentationOverlay.load(settings.seg_weights)
+        enhancer = Enhancer(settings.model, backend=settings.backend, device=settings.device,
+                            precision=settings.precision, weights=settings.weights,
+                            temporal=settings.temporal and kind in ("video", "live"), overlay=overlay)
+        progress = None if report is None else (lambda st: report(job.index, st.frames, st.expected))
+        pipeline = Pipeline(source, enhancer.enhance_frames, sink, PipelineConfig(batch=settings.batch),
+                            progress=progress)
+        stats = pipeline.run()
+    except Exception as exc:  # noqa: BLE001 - one file's failure is its result, not the backlog's
+        frames = pipeline.stats.frames if pipeline is not None else 0
+        return FileResult(job.input, job.output, "failed", frames=frames, seconds=time.perf_counter() - t0,
+                          error=one_line(exc), worker=worker)
+    notes = list(enhancer.backend.notes) + list(getattr(sink, "notes", []))
+    if kind == "video" and getattr(source, "corrupt", 0):
+        notes.append(f"{source.corrupt} frames were flagged corrupt by the decoder")
+    return FileResult(job.input, job.output, "ok", frames=stats.frames, expected=stats.expected,
+                      seconds=time.perf_counter() - t0, fps=stats.fps, notes=tuple(notes), worker=worker)
+
+
+# -- runners ------------------------------------------------------------------------------------------
+
+class _Progress:
+    """Ray actor body: frames done per file, reported by the tasks, read by the driver."""
+
+    def __init__(self):
+        self.done: dict[int, tuple[int, int | None]] = {}
+
+    def update(self, index: int, frames: int, expected: int | None) -> None:
+        self.done[index] = (frames, expected)
+
+    def read(self) -> dict:
+        return dict(self.done)
+
+
+def _ray_task(job: FileJob, settings: EnhanceSettings, progress) -> FileResult:
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except Exception:  # noqa: BLE001 - an optimisation only
+        pass
+    report = None
+    if progress is not None:
+        def report(index, frames, expected):
+            progress.update.remote(index, frames, expected)
+    return enhance_file(job, settings, report)
+
+
+@dataclass
+class BacklogRun:
+    """Results in input order, wall time, and where it ran."""
+
+    results: list[FileResult]
+    seconds: float
+    where: str
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.status != "ok"]
+
+    @property
+    def frames(self) -> int:
+        return sum(r.frames for r in self.results if r.status == "ok")
+
+    def as_dict(self) -> dict:
+        return {"where": self.where, "seconds": round(self.seconds, 3), "files": len(self.results),
+                "failed": len(self.failed), "frames": self.frames,
+                "fps": round(self.frames / self.seconds, 2) if self.seconds > 0 else 0.0,
+                "results": [asdict(r) for r in self.results]}
+
+
+def run_sequential(jobs: list[FileJob], settings: EnhanceSettings,
+                   on_progress: Callable[[int, int | None, int], None] | None = None) -> BacklogRun:
+    """One file after another in this process. on_progress(frames_done, frames_expected, files_done)."""
+    t0 = time.perf_counter()
+    results: list[FileResult] = []
+    done_frames = 0
+    expected_total = _expected_total(jobs)
+
+    def report(_index, frames, _expected):
+        if on_progress is not None:
+            on_progress(done_frames + frames, expected_total, len(results))
+
+    for job in jobs:
+        r = enhance_file(job, settings, report)
+        results.append(r)
+        done_frames += r.frames
+        if on_progress is not None:
+            on_progress(done_frames, expected_total, len(results))
+    return BacklogRun(results, time.perf_counter() - t0, f"this process (pid {os.getpid()})")
+
+
+def run_ray(jobs: list[FileJob], settings: EnhanceSettings,
+            on_progress: Callable[[int, int | None, int], None] | None = None,
+            address: str | None = None, num_cpus: float = 1.0) -> BacklogRun:
+    """One Ray task per file (``num_cpus`` each; a quarter GPU each when ``settings.device`` is
+    CUDA), results in input order. A task whose worker dies is retried once, then reported."""
+    from vidlle.scale import import_ray, init_ray
+
+    ray = import_ray()
+    owns = init_ray(address)
+    try:
+        resources = ray.cluster_resources()
+        where = f"Ray ({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs)"
+        gpu = 0.25 if settings.device.startswith("cuda") else 0
+        if gpu and not resources.get("GPU"):
+            from vidlle.scale import ScaleError
+
+            raise ScaleError(f"--device {settings.device} but the Ray cluster has no GPU")
+        progress = ray.remote(_Progress).options(num_cpus=0).remote()
+        task = ray.remote(_ray_task).options(num_cpus=num_cpus, num_gpus=gpu, max_retries=1)
+        t0 = time.perf_counter()
+        refs = {task.remote(job, settings, progress): job for job in jobs}
+        results: dict[int, FileResult] = {}
+        expected_total = _expected_total(jobs)
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
+            for ref in ready:
+                job = refs[ref]
+                try:
+                    results[job.index] = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - the worker died (crash, OOM): that file failed
+                    results[job.index] = FileResult(job.input, job.output, "failed",
+                                                    error=f"worker died: {_first_line(exc)}")
+            if on_progress is not None:
+                live = ray.get(progress.read.remote())
+                frames = sum(r.frames for r in results.values()) + sum(
+                    f for i, (f, _) in live.items() if i not in results)
+                on_progress(frames, expected_total, len(results))
+        seconds = time.perf_counter() - t0
+        ray.kill(progress)
+    finally:
+        if owns:
+            ray.shutdown()
+    return BacklogRun([results[j.index] for j in jobs], seconds, where)
+
+
+def _expected_total(jobs: list[FileJob]) -> int | None:
+    """Frames the whole backlog holds, from the containers' headers (no decoding); None if unknown."""
+    import av
+
+    total = 0
+    for job in jobs:
+        try:
+            with av.open(job.input) as c:
+                s = c.streams.video[0] if c.streams.video else None
+                n = int(s.frames) if s is not None and s.frames else 0
+                if not n and s is not None and c.duration and s.average_rate:
+                    n = round(c.duration / av.time_base * float(s.average_rate))
+                total += n if s is not None else 1
+        except Exception:  # noqa: BLE001 - a file that cannot be probed fails in its task, visibly
+            continue
+    return total or None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+# -- the report ------------------------------------------------------------------------------------------
+
+def format_results(run: BacklogRun) -> list[str]:
+    """The per-file table (file, frames, fps, status) and a totals line."""
+    head = ("file", "frames", "fps", "status")
+    rows = []
+    for r in run.results:
+        status = f"ok -> {r.output}" if r.status == "ok" else f"FAILED: {r.error}"
+        rows.append((r.input, str(r.frames), f"{r.fps:.1f}" if r.status == "ok" else "-", status))
+    w0 = max(len(head[0]), *(len(r[0]) for r in rows))
+    w1 = max(len(head[1]), *(len(r[1]) for r in rows))
+    w2 = max(len(head[2]), *(len(r[2]) for r in rows))
+    lines = [f"{a.ljust(w0)}  {b.rjust(w1)}  {c.rjust(w2)}  {d}" for a, b, c, d in [head, *rows]]
+    ok = len(run.results) - len(run.failed)
+    fps = run.frames / run.seconds if run.seconds > 0 else 0.0
+    lines.append(f"{ok} of {len(run.results)} files enhanced"
+                 + (f", {len(run.failed)} failed" if run.failed else "")
+                 + f"; {run.frames} frames in {run.seconds:.1f} s ({fps:.1f} fps overall) on {run.where}")
+    return lines
+
+
+def failure_message(run: BacklogRun) -> str | None:
+    """The one error line when any file failed, else None."""
+    if not run.failed:
+        return None
+    first = run.failed[0]
+    more = f" (and {len(run.failed) - 1} more, see the table)" if len(run.failed) > 1 else ""
+    return f"{len(run.failed)} of {len(run.results)} files failed: {first.input}: {first.error}{more}"
+

@@ -1,0 +1,340 @@
+"""One camera of ``vidlle serve``: LiveSource -> Enhancer -> sink, run by the ordinary Pipeline.
+
+:class:`CameraWorker` owns the three and runs the pipeline in a thread of its own, so whoever
+hosts it (a Ray actor, or a thread of the serving process when Ray is absent) stays free to
+answer :meth:`CameraWorker.stats` and :meth:`CameraWorker.stop`. Reconnecting a lost camera is
+the LiveSource's job (backoff, ``discontinuity`` -> temporal reset); the worker only deals with
+what the pipeline cannot survive (a bug, a publish target that went away, a camera given up
+after ``max_reconnects``): it finalises the recording, then ``on_crash`` decides -- the Ray actor
+exits its process so Ray restarts it (``max_restarts``); in-process, the worker restarts its own
+pipeline after a backoff.
+
+File outputs are recorded by :class:`SegmentedFileSink`: a new file at every multiple of
+``segment_seconds`` of wall-clock time, each one written by a
+:class:`~vidlle.io.encode.VideoFileSink` with ``keep_on_abort`` (temporary name, renamed when
+finished; never deleted, finalised even when the pipeline fails).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from vidlle.frames import Frame, StreamInfo
+from vidlle.scale.config import CameraConfig
+
+
+class NullSink:
+    """Output ``none``: frames are enhanced and counted, nothing is written."""
+
+    notes: list = []
+    kept = None
+
+    def __init__(self):
+        self.written = 0
+
+    def open(self, info: StreamInfo) -> None:
+        pass
+
+    def write(self, item) -> None:
+        if isinstance(item, Frame):
+            self.written += 1
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def unique_path(path: Path) -> Path:
+    """``path``, or ``stem-1.ext``, ``stem-2.ext``... when it (or its temporary file) exists:
+    a restarted camera never overwrites a recording."""
+    from vidlle.io.encode import temporary_path
+
+    candidate, n = path, 0
+    while candidate.exists() or temporary_path(candidate).exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
+class SegmentedFileSink:
+    """A live recording split into files by wall-clock time (the pipeline's sink contract).
+
+    pattern: :meth:`CameraConfig.segment_path` (strftime of the segment's start time).
+    segment_seconds: a new file starts when the wall clock passes the next multiple of it
+        (aligned like an NVR's: 600 -> at :00, :10, ...); None = one file for the whole run.
+    Each segment's pts start at 0 (the live source's pts are ms since its first frame).
+    ``segments`` lists ``(path, frames)`` of finished files, ``current`` the file being written.
+    """
+
+    def __init__(self, camera: CameraConfig, clock: Callable[[], float] = time.time):
+        self.camera = camera
+        self.segment_seconds = camera.segment_seconds
+        self.clock = clock
+        self.notes: list[str] = []
+        self.segments: list[tuple[str, int]] = []
+        self.current: Path | None = None
+        self.written = 0
+        self.kept = None
+        self._info: StreamInfo | None = None
+        self._sink = None
+        self._ends_at = math.inf
+        self._pts0: int | None = None
+
+    def open(self, info: StreamInfo) -> None:
+        self._info = info  # a file is opened at the first frame, named after its time
+
+    def _start_segment(self, now: float) -> None:
+        from vidlle.io.encode import VideoFileSink
+
+        path = unique_path(self.camera.segment_path(now))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sink = VideoFileSink(path, self.camera.encode_config(), keep_on_abort=True)
+        sink.open(self._info)
+        self._sink, self.current, self._pts0 = sink, path, None
+        seg = self.segment_seconds
+        self._ends_at = (math.floor(now / seg) + 1) * seg if seg else math.inf
+
+    def _finish_segment(self, abort: bool = False) -> None:
+        sink, self._sink = self._sink, None
+        if sink is None:
+            return
+        try:
+            if abort:
+                sink.abort()  # keep_on_abort: finalised and kept (removed only if it holds no frame)
+            else:
+                sink.close()
+        finally:
+            self.notes += [n for n in sink.notes if n not in self.notes]
+            if sink.written:
+                self.segments.append((str(sink.path), sink.written))
+            self.current = None
+
+    def write(self, item) -> None:
+        if not isinstance(item, Frame):
+            return  # live sources carry no audio
+        now = self.clock()
+        if self._sink is not None and now >= self._ends_at:
+            self._finish_segment()
+        if self._sink is None:
+            self._start_segment(now)
+        if item.pts is not None:
+            if self._pts0 is None:
+                self._pts0 = item.pts
+            item = dataclasses.replace(item, pts=item.pts - self._pts0)
+        self._sink.write(item)
+        self.written += 1
+
+    @property
+    def current_frames(self) -> int:
+        return self._sink.written if self._sink is not None else 0
+
+    def close(self) -> None:
+        self._finish_segment()
+
+    def abort(self) -> None:
+        self._finish_segment(abort=True)
+
+
+class CameraWorker:
+    """One camera's pipeline, in a thread: ``start()``, ``stats()`` (any thread), ``stop()``.
+
+    on_crash(worker, exc): called after the pipeline failed and the recording was finalised.
+        Ray actors pass one that ends the process (Ray restarts the actor); None = restart the
+        pipeline here, after a backoff, at most ``camera.max_restarts`` times (-1 = forever).
+    """
+
+    BACKOFF_INITIAL, BACKOFF_MAX = 1.0, 30.0
+
+    def __init__(self, camera: CameraConfig, on_crash: Callable[["CameraWorker", BaseException], None] | None = None,
+                 restarted: bool = False):
+        from vidlle.api import Enhancer
+
+        self.camera = camera
+        self.on_crash = on_crash
+        self.state = "starting"
+        self.last_error: str | None = None
+        self.restarts = 0  # in-process restarts of the pipeline
+        self.restarted = restarted  # this process replaces a crashed one (Ray restarted the actor)
+        self.segments: list[tuple[str, int]] = []
+        self.frames = 0  # frames written by pipelines that ended
+        self.started_at = time.time()
+        self.pid = os.getpid()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._pipeline = None
+        self._source = None
+        self._sink = None
+        self._running = False
+        self._fault: str | None = None
+        self._thread: threading.Thread | None = None
+        self._cpu0 = time.process_time()
+        self.enhancer = Enhancer(camera.model, backend=camera.backend, device=camera.device,
+                                 precision=camera.precision, weights=camera.weights, temporal=camera.temporal,
+                                 overlay=self._overlay())
+
+    def _overlay(self):
+        if self.camera.overlay == "none":
+            return None
+        from vidlle.overlay import SegmentationOverlay
+
+        return SegmentationOverlay.load(self.camera.seg_weights)
+
+    # -- control ----------------------------------------------------------------------------------
+    def start(self) -> "CameraWorker":
+        self._thread = threading.Thread(target=self._run, name=f"vidlle-camera-{self.camera.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> dict:
+        """Stop the pipeline, finalise the recording, return the final :meth:`stats`."""
+        self._stop.set()
+        with self._lock:
+            pipeline, source = self._pipeline, self._source
+        if pipeline is not None:
+            pipeline.request_stop()
+        if source is not None:
+            source.close()  # also ends a first connect that is still being retried
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.state not in ("failed", "ended"):
+            self.state = "stopped"
+        return self.stats()
+
+    def inject_fault(self, kind: str = "raise") -> None:
+        """Test hook: the next enhanced frame raises inside the pipeline, as a bug would."""
+        self._fault = kind
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the worker's thread ended (stopped, failed, or a finite source ended)."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # -- the pipeline -----------------------------------------------------------------------------
+    def _transform(self, frames):
+        if self._fault is not None:
+            self._fault = None
+            raise RuntimeError(f"injected fault in camera {self.camera.name} (test hook)")
+        return self.enhancer.enhance_frames(frames)
+
+    def _make_sink(self):
+        cam = self.camera
+        kind = cam.output_kind
+        if kind == "none":
+            return NullSink()
+        if kind == "rtsp":
+            from vidlle.io.encode import RtspPublishSink
+
+            return RtspPublishSink(cam.output, cam.encode_config(), transport=cam.transport)
+        return SegmentedFileSink(cam)
+
+    def _run_once(self) -> None:
+        from vidlle.io.live import LiveSource
+        from vidlle.pipeline import Pipeline
+
+        source = LiveSource(self.camera.source, self.camera.live_config())
+        sink = self._make_sink()
+        pipeline = Pipeline(source, self._transform, sink)
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._pipeline, self._source, self._sink, self._running = pipeline, source, sink, True
+        self.enhancer.reset()
+        self.state = "running"
+        try:
+            pipeline.run()
+        finally:
+            with self._lock:  # this run's counts move to the totals
+                self._running = False
+                self.frames += pipeline.stats.frames
+                self.segments += getattr(sink, "segments", [])
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self._run_once()
+                self.state = "stopped" if self._stop.is_set() else "ended"  # a finite stream ended
+                return
+            except BaseException as exc:  # noqa: BLE001 - reported in stats, then the crash policy
+                if self._stop.is_set():
+                    break  # e.g. a first connect interrupted by stop(): not a failure
+                self.last_error = one_line(exc)
+                self.state = "crashed"
+                if self.on_crash is not None:
+                    self.on_crash(self, exc)  # a Ray actor's process ends here
+                    return
+                failures += 1
+                limit = self.camera.max_restarts
+                if limit != -1 and failures > limit:
+                    self.state = "failed"
+                    return
+                self.restarts += 1
+                self.state = "restarting"
+                self._stop.wait(min(self.BACKOFF_MAX, self.BACKOFF_INITIAL * 2 ** (failures - 1)))
+        if self.state != "failed":
+            self.state = "stopped"
+
+    # -- readings ---------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        """Plain values for the table and JSON (one camera):
+
+        state: starting | connecting | streaming | reconnecting (the source's, while running) |
+        crashed | restarting | failed | stopped | ended; fps / fps_in: frames enhanced / received
+        per second (last ~2 s); frames: written; drops, reconnects: the source's counters;
+        latency_ms / latency_p95_ms: capture -> written; output: the file being written (or the
+        last one), the RTSP URL (redacted) or None; segments: [path, frames] of finished files;
+        cpu_s: CPU seconds of this process since the worker started (one camera per Ray actor).
+        """
+        with self._lock:
+            pipeline, source, sink, running = self._pipeline, self._source, self._sink, self._running
+            frames, segments = self.frames, list(self.segments)
+        live = source.stats if source is not None else None
+        state = self.state
+        if state == "running":
+            state = live.state if live is not None else "starting"
+        if running and pipeline is not None:
+            frames += pipeline.stats.frames
+            segments += getattr(sink, "segments", [])
+        lat = pipeline.stats.latency_ms(0.5) if pipeline is not None else None
+        p95 = pipeline.stats.latency_ms(0.95) if pipeline is not None else None
+        output = None
+        if isinstance(sink, SegmentedFileSink):
+            output = str(sink.current) if sink.current is not None else (segments[-1][0] if segments else None)
+        elif sink is not None and not isinstance(sink, NullSink):
+            output = self.camera.shown_output
+        return {
+            "name": self.camera.name, "state": state, "pid": self.pid, "started": self.started_at,
+            "frames": frames, "fps": round(live.fps_out, 2) if live else 0.0,
+            "fps_in": round(live.fps_in, 2) if live else 0.0,
+            "drops": live.drops if live else 0, "reconnects": live.reconnects if live else 0,
+            "latency_ms": _round(lat), "latency_p95_ms": _round(p95),
+            "restarts": self.restarts, "restarted": self.restarted,
+            "output": output, "segments": [list(s) for s in segments],
+            "last_error": self.last_error or (live.last_error if live else None),
+            "cpu_s": round(time.process_time() - self._cpu0, 3),
+        }
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
+def one_line(exc: BaseException) -> str:
+    """A failure as one line: vidlle's own errors as they are, others with their type."""
+    from vidlle.errors import VidlleError
+
+    lines = str(exc).strip().splitlines()
+    msg = lines[0] if lines else ""
+    if isinstance(exc, VidlleError) and msg:
+        return msg
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__

@@ -1,0 +1,385 @@
+"""``vidlle serve`` configuration: a YAML (or JSON) file -> one frozen :class:`CameraConfig` each.
+
+    defaults:                       # any camera key; each camera may override it
+      output: rec/{name}/%Y%m%d-%H%M%S.mkv
+      segment_seconds: 600
+      num_cpus: 1
+    cameras:
+      - name: gate
+        source: rtsp://viewer:${GATE_PASSWORD}@10.0.0.5/stream1
+      - name: yard
+        source: testsrc:640x360@15
+        output: rtsp://nvr.local:8554/{name}-enhanced
+      - name: lobby
+        source: webcam:0
+        output: none
+        overlay: seg
+
+Everything is checked here, before any camera starts, and every problem is one line naming the
+file, the camera and the key (:class:`ConfigError`). Relative output paths are relative to the
+config file's folder. ``${VAR}`` in ``source`` and ``output`` is replaced by the environment
+variable (keep passwords out of the file); an unset variable is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import string
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidlle.errors import VidlleError
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+OVERLAYS = ("none", "seg")
+PRECISIONS = ("fp32", "fp16")
+DEFAULT_GPU_SHARE = 0.25  # a GPU camera asks for a quarter GPU unless num_gpus says otherwise
+
+
+class ConfigError(VidlleError, ValueError):
+    """The cameras file is unreadable or a value in it is wrong (one line: file, camera, key)."""
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """One camera of ``vidlle serve``: where frames come from, what enhances them, where they go.
+
+    name: unique, letters/digits/``_.-`` (used in file names and tables).
+    source: live spec, as ``vidlle enhance`` takes it: ``rtsp://...``, ``http(s)://...``,
+        ``webcam:N``, ``/dev/videoN``, ``testsrc[:WxH][@FPS]``.
+    output: ``file`` pattern (absolute; ``{name}`` and strftime fields already allowed),
+        ``rtsp://`` URL to publish to, or None (enhance only: stats, no output).
+    segment_seconds: file outputs: start a new file at every multiple of this many seconds of
+        wall-clock time (like an NVR: 600 -> files start at :00, :10, ...); None = one file per run.
+    model, weights, backend, device, precision, temporal: the Enhancer (see ``vidlle enhance``).
+    overlay, seg_weights: ``seg`` blends the ESPNetv2 segmentation in (weights path or None for
+        ``$VIDLLE_SEG_WEIGHTS`` / the cache dir).
+    transport, open_timeout, read_timeout, max_reconnects, wait_for_source: the LiveSource
+        (:class:`~vidlle.io.live.LiveConfig`); a service waits for cameras that are still booting.
+    codec, crf, preset: the encoder of file and RTSP outputs.
+    num_cpus, num_gpus: Ray resources reserved for the camera's actor (num_gpus is fractional:
+        0.25 = four cameras share a GPU; defaults to 0.25 when ``device`` is CUDA, else 0).
+    max_restarts: times Ray (or the in-process runner) restarts a crashed camera; -1 = forever.
+    max_task_retries: Ray retries of calls to a restarting actor (stats, stop); -1 = forever.
+    """
+
+    name: str
+    source: str
+    output: str | None = None
+    segment_seconds: float | None = None
+    model: str = "curve"
+    weights: str | None = None
+    backend: str = "auto"
+    device: str = "cpu"
+    precision: str = "fp32"
+    temporal: bool = True
+    overlay: str = "none"
+    seg_weights: str | None = None
+    transport: str = "tcp"
+    open_timeout: float = 10.0
+    read_timeout: float = 5.0
+    max_reconnects: int | None = None
+    wait_for_source: bool = True
+    codec: str = "libx264"
+    crf: int = 23
+    preset: str = "veryfast"
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    max_restarts: int = -1
+    max_task_retries: int = -1
+
+    @property
+    def output_kind(self) -> str:
+        """``file``, ``rtsp`` or ``none``."""
+        if self.output is None:
+            return "none"
+        from vidlle.io.sources import is_publish
+
+        return "rtsp" if is_publish(self.output) else "file"
+
+    @property
+    def shown_source(self) -> str:
+        from vidlle.io.live import redact
+
+        return redact(self.source)
+
+    @property
+    def shown_output(self) -> str:
+        if self.output is None:
+            return "none"
+        from vidlle.io.live import redact
+
+        return redact(self.output)
+
+    def live_config(self):
+        from vidlle.io.live import LiveConfig
+
+        return LiveConfig(transport=self.transport, open_timeout=self.open_timeout, read_timeout=self.read_timeout,
+                          max_reconnects=self.max_reconnects, retry_first_connect=self.wait_for_source)
+
+    def encode_config(self):
+        from vidlle.io.encode import EncodeConfig
+
+        return EncodeConfig(codec=self.codec, crf=self.crf, preset=self.preset)
+
+    def segment_path(self, when: float) -> Path:
+        """The file a segment starting at ``when`` (time.time()) is recorded to (before de-duplication)."""
+        return Path(time.strftime(self.output, time.localtime(when)))
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """The whole file: its path (for messages) and the cameras, in file order."""
+
+    path: str
+    cameras: tuple[CameraConfig, ...]
+
+    def camera(self, name: str) -> CameraConfig:
+        for cam in self.cameras:
+            if cam.name == name:
+                return cam
+        raise KeyError(name)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(CameraConfig)}
+_KEYS = sorted(_FIELDS)
+_OPTIONAL = {"output", "segment_seconds", "weights", "seg_weights", "max_reconnects"}
+_TOP_KEYS = ("defaults", "cameras")
+
+
+def load_config(path: str | Path) -> ServiceConfig:
+    """Read and check ``path`` (``.yaml``/``.yml`` needs PyYAML; ``.json`` does not)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    else:
+        try:
+            import yaml
+        except ImportError:
+            from vidlle.scale import SCALE_EXTRA
+
+            raise ConfigError(f"{path}: reading YAML needs PyYAML: {SCALE_EXTRA} (or write the file as .json)") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    return parse_config(data, base_dir=path.resolve().parent, origin=str(path))
+
+
+def parse_config(data, base_dir: str | Path = ".", origin: str = "config") -> ServiceConfig:
+    """Check the loaded document ``data`` (dict) and build the cameras; paths relative to ``base_dir``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping with 'cameras:' (and optionally 'defaults:')")
+    unknown = [k for k in data if k not in _TOP_KEYS]
+    if unknown:
+        raise ConfigError(f"{origin}: unknown top-level key {unknown[0]!r} (known: {', '.join(_TOP_KEYS)})")
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{origin}: 'defaults' must be a mapping of camera keys")
+    for key in ("name", "source"):
+        if key in defaults:
+            raise ConfigError(f"{origin}: defaults: {key!r} is per camera, not a default")
+    _check_keys(defaults, f"{origin}: defaults")
+    cameras = data.get("cameras")
+    if not isinstance(cameras, list) or not cameras:
+        raise ConfigError(f"{origin}: 'cameras' must be a non-empty list of cameras")
+    built: list[CameraConfig] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(cameras):
+        where = f"{origin}: cameras[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a mapping with name and source")
+        name = entry.get("name")
+        if isinstance(name, str):
+            where = f"{origin}: camera {name!r}"
+        _check_keys(entry, where)
+        cam = _camera({**defaults, **entry}, where, Path(base_dir), explicit=set(entry))
+        if cam.name in seen:
+            raise ConfigError(f"{where}: duplicate camera name")
+        seen.add(cam.name)
+        built.append(cam)
+    _check_output_clashes(built, origin)
+    return ServiceConfig(path=origin, cameras=tuple(built))
+
+
+def _check_keys(entry: dict, where: str) -> None:
+    for key in entry:
+        if key not in _FIELDS:
+            close = [k for k in _KEYS if k.startswith(str(key)[:3])]
+            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(_KEYS)})"
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+
+
+def _camera(values: dict, where: str, base_dir: Path, explicit: set) -> CameraConfig:
+    from vidlle.io.encode import VIDEO_SUFFIXES
+    from vidlle.io.live import LiveConfig, resolve
+    from vidlle.io.sources import is_live, is_publish
+
+    for key in ("name", "source"):
+        if values.get(key) in (None, ""):
+            raise ConfigError(f"{where}: missing {key!r}")
+    kw = {}
+    for key, value in values.items():
+        kw[key] = _typed(key, value, where)
+    name = kw["name"]
+    if not NAME.match(name):
+        raise ConfigError(f"{where}: name must be 1-64 letters, digits, '_', '.' or '-' (it names files)")
+    source = _expand_env(kw["source"], where, "source")
+    if not is_live(source):
+        raise ConfigError(f"{where}: source {source!r} is not a live source "
+                          "(rtsp://..., http(s)://..., webcam:N, /dev/videoN, testsrc[:WxH][@FPS]); "
+                          "recorded files go through `vidlle enhance` (--ray for many)")
+    kw["source"] = source
+    try:
+        live = LiveConfig(transport=kw.get("transport", "tcp"), open_timeout=kw.get("open_timeout", 10.0),
+                          read_timeout=kw.get("read_timeout", 5.0), max_reconnects=kw.get("max_reconnects"))
+        resolve(source, live)
+    except VidlleError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    output = kw.get("output")
+    if isinstance(output, str) and output.strip().lower() in ("", "none", "null"):
+        output = None
+    if output is not None:
+        output = _expand_env(output, where, "output")
+        output = _format_name(output, name, where)
+        if is_publish(output):
+            if kw.get("segment_seconds") is not None and "segment_seconds" in explicit:
+                raise ConfigError(f"{where}: segment_seconds applies to file outputs, not to {output.split('://')[0]}://")
+            kw["segment_seconds"] = None  # a default for the file outputs of other cameras
+        else:
+            path = Path(output).expanduser()
+            if not path.is_absolute():
+                path = base_dir / path
+            output = str(path)
+            if path.suffix.lower() not in VIDEO_SUFFIXES:
+                raise ConfigError(f"{where}: output {output!r} must end in a video extension "
+                                  f"({', '.join(sorted(VIDEO_SUFFIXES))}), be rtsp://..., or be none")
+            try:
+                time.strftime(output)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: output pattern {output!r}: {exc}") from None
+            if kw.get("segment_seconds") is not None and "%" not in output:
+                raise ConfigError(f"{where}: segment_seconds needs a time in the output pattern, "
+                                  "e.g. rec/{name}/%Y%m%d-%H%M%S.mkv")
+    elif kw.get("segment_seconds") is not None and "segment_seconds" in explicit:
+        raise ConfigError(f"{where}: segment_seconds applies to file outputs; this camera's output is none")
+    else:
+        kw["segment_seconds"] = None
+    kw["output"] = output
+    seg = kw.get("segment_seconds")
+    if seg is not None and seg < 1:
+        raise ConfigError(f"{where}: segment_seconds must be at least 1")
+    if kw.get("overlay", "none") not in OVERLAYS:
+        raise ConfigError(f"{where}: overlay must be one of {', '.join(OVERLAYS)}")
+    if kw.get("precision", "fp32") not in PRECISIONS:
+        raise ConfigError(f"{where}: precision must be one of {', '.join(PRECISIONS)}")
+    _check_model(kw, where, base_dir)
+    device = kw.get("device", "cpu")
+    if not (device == "cpu" or re.match(r"^cuda(:\d+)?$", device)):
+        raise ConfigError(f"{where}: device must be cpu, cuda or cuda:N")
+    if kw.get("num_cpus", 1.0) < 0 or kw.get("num_gpus", 0.0) < 0:
+        raise ConfigError(f"{where}: num_cpus and num_gpus must be >= 0")
+    if "num_gpus" not in kw and device.startswith("cuda"):
+        kw["num_gpus"] = DEFAULT_GPU_SHARE
+    if kw.get("num_gpus", 0.0) > 1 and kw["num_gpus"] != int(kw["num_gpus"]):
+        raise ConfigError(f"{where}: num_gpus above 1 must be a whole number (Ray's rule)")
+    for key in ("max_restarts", "max_task_retries"):
+        if kw.get(key, -1) < -1:
+            raise ConfigError(f"{where}: {key} must be -1 (forever) or >= 0")
+    if kw.get("crf", 23) not in range(0, 64):
+        raise ConfigError(f"{where}: crf must be 0..63")
+    return CameraConfig(**kw)
+
+
+def _check_model(kw: dict, where: str, base_dir: Path) -> None:
+    from vidlle.backends import BACKENDS
+    from vidlle.models import get_spec
+
+    try:
+        get_spec(kw.get("model", "curve"))
+    except VidlleError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    backend = kw.get("backend", "auto")
+    if backend != "auto" and backend not in BACKENDS:
+        raise ConfigError(f"{where}: unknown backend {backend!r} (auto, {', '.join(BACKENDS)})")
+    for key in ("weights", "seg_weights"):
+        if kw.get(key) is not None:
+            p = Path(kw[key]).expanduser()
+            p = p if p.is_absolute() else base_dir / p
+            if not p.is_file():
+                raise ConfigError(f"{where}: {key} {str(p)!r} not found")
+            kw[key] = str(p)
+
+
+def _typed(key: str, value, where: str):
+    """``value`` converted to the field's type; ConfigError naming the key otherwise."""
+    if value is None:
+        if key in _OPTIONAL:
+            return None
+        raise ConfigError(f"{where}: {key} must not be empty")
+    kind = _FIELDS[key].type
+    if "bool" in kind:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {key} must be true or false, not {value!r}")
+        return value
+    if kind.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: {key} must be a whole number, not {value!r}")
+        return value
+    if kind.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: {key} must be a number, not {value!r}")
+        if key in ("open_timeout", "read_timeout") and value <= 0:
+            raise ConfigError(f"{where}: {key} must be positive")
+        return float(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} must be a string, not {value!r}")
+    return value
+
+
+def _expand_env(text: str, where: str, key: str) -> str:
+    def sub(m: re.Match) -> str:
+        value = os.environ.get(m.group(1))
+        if value is None:
+            raise ConfigError(f"{where}: {key} uses ${{{m.group(1)}}}, which is not set in the environment")
+        return value
+
+    return _ENV.sub(sub, text)
+
+
+def _format_name(pattern: str, name: str, where: str) -> str:
+    """Replace ``{name}`` (the only placeholder); braces elsewhere are an error, not a surprise."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
+    except ValueError as exc:
+        raise ConfigError(f"{where}: output {pattern!r}: {exc}") from None
+    bad = [f for f in fields if f != "name"]
+    if bad:
+        raise ConfigError(f"{where}: output {pattern!r}: unknown placeholder {{{bad[0]}}} (only {{name}})")
+    return pattern.format(name=name)
+
+
+def _check_output_clashes(cameras: list[CameraConfig], origin: str) -> None:
+    """Two cameras must not write the same files (or publish to the same URL)."""
+    seen: dict[str, str] = {}
+    for cam in cameras:
+        if cam.output is None:
+            continue
+        if cam.output in seen:
+            raise ConfigError(f"{origin}: cameras {seen[cam.output]!r} and {cam.name!r} have the same output "
+                              f"{cam.shown_output!r} (use {{name}} in the pattern)")
+        seen[cam.output] = cam.name
