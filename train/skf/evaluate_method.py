@@ -1,0 +1,224 @@
+"""SKF methods for the evaluation harness (``python -m train.evaluate --method LABEL=KIND:ARG``).
+
+* ``skf_method(PATH)`` — the student (exported ``{config, state_dict}`` file or a training
+  ``last.pt``) through the inference path: INTER_AREA downscale to the predictor size, torch
+  predictor (one thread), fast LUT apply of the tabulated bank (:func:`apply_bank_map`).
+* ``skf_teacher_method(PATH)`` — a teacher checkpoint at full resolution (with its ESPNetv2
+  prior when semantic; ``VIDLLE_SEG_WEIGHTS`` or the cache dir locate the weights).
+
+Both return ``method(image (H, W, 3) uint8 RGB, key) -> (H, W, 3) uint8 RGB``. To register them
+in the harness, ``METHOD_KINDS`` in ``train/evaluate.py`` gets::
+
+    "skf": lambda arg: __import__("train.skf.evaluate_method", fromlist=["x"]).skf_method(arg),
+    "skf-teacher": lambda arg: __import__("train.skf.evaluate_method", fromlist=["x"]).skf_teacher_method(arg),
+
+:func:`apply_bank_map` is the proposed fast apply for ``vidlle/apply.py``: the curve model's
+``cv2.remap`` LUT path with the student's table instead of ``curve_table(steps)`` and a row
+offset per channel (one remap for all three channels).
+
+The semantic ablation is judged by per-class colour-histogram distance as well as PSNR; the
+harness has no such metric, so this module's CLI computes both on synthetic pairs::
+
+    python -m train.skf.evaluate_method --pairs runs/skf_holdout --out runs/eval_skf_sch.json \
+        --method skf=skf:runs/skf.pt --method plainT=skf:runs/skf_plainT.pt --method curve
+
+(``--method`` as in ``train.evaluate``, plus the ``skf`` and ``skf-teacher`` kinds.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from vidlle.models.skf import TABLE_ROWS, predictor_size
+
+_REMAP_MAX = 32000  # cv2.remap addresses map coordinates with 16-bit integers
+
+
+def stacked_table(table: np.ndarray) -> np.ndarray:
+    """(3, rows, 256) per-channel tables -> (3 * rows, 256), channel c at rows c*rows.."""
+    c, rows, levels = table.shape
+    return np.ascontiguousarray(table.reshape(c * rows, levels))
+
+
+def apply_bank_map(frame: np.ndarray, params: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Fast full-resolution apply of the student's selector map with its tabulated bank.
+
+    frame: (H, W, 3) uint8 RGB. params: (3, h, w) float32 in [-1, 1]. table: (3, rows, 256)
+    uint8 (:meth:`vidlle.models.skf.SKFStudent.table`). Returns (H, W, 3) uint8, within 1 level
+    of the reference :func:`vidlle.models.skf.apply_bank` (rounded).
+    """
+    height, width = frame.shape[:2]
+    channels, rows, _ = table.shape
+    stacked = stacked_table(table)
+    # s -> table row plus the channel's row offset, at low resolution: the map is affine in s,
+    # so it commutes with bilinear resizing and the full-resolution map needs no extra pass.
+    r = (np.asarray(params, np.float32).transpose(1, 2, 0) + 1.0) * ((rows - 1) / 2.0)
+    r = r + np.arange(channels, dtype=np.float32) * rows
+    if r.shape[:2] != (height, width):
+        r = cv2.resize(r, (width, height), interpolation=cv2.INTER_LINEAR)
+    r = r.reshape(height, width, channels)
+    out = np.empty_like(frame)
+    if width * 3 < _REMAP_MAX:
+        levels = frame.reshape(height, width * 3)
+        rr = r.reshape(height, width * 3)
+        dst = out.reshape(height, width * 3)
+        for y0 in range(0, height, _REMAP_MAX):
+            y1 = min(height, y0 + _REMAP_MAX)
+            dst[y0:y1] = cv2.remap(stacked, levels[y0:y1].astype(np.float32), np.ascontiguousarray(rr[y0:y1]),
+                                   interpolation=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    else:
+        for c in range(channels):
+            for y0 in range(0, height, _REMAP_MAX):
+                y1 = min(height, y0 + _REMAP_MAX)
+                out[y0:y1, :, c] = cv2.remap(stacked, frame[y0:y1, :, c].astype(np.float32),
+                                             np.ascontiguousarray(r[y0:y1, :, c]),
+                                             interpolation=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
+class StudentEnhancer:
+    """The student on uint8 frames: predictor in torch (CPU), bank tabulated once, LUT apply."""
+
+    def __init__(self, path: str | Path, rows: int = TABLE_ROWS):
+        from train.skf.student import load_student
+
+        self.student = load_student(path)
+        self.config = self.student.config
+        self.table = self.student.table(rows)
+
+    def predict(self, frame: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 -> (3, h, w) float32 selector map at the predictor size."""
+        h, w = predictor_size(frame.shape[0], frame.shape[1], self.config.predict_size)
+        small = frame if (h, w) == frame.shape[:2] else cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+        x = torch.from_numpy(small.transpose(2, 0, 1).astype(np.float32) / 255.0)[None]
+        with torch.inference_mode():
+            return self.student(x)[0].numpy()
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        return apply_bank_map(frame, self.predict(frame), self.table)
+
+
+def skf_method(arg: str):
+    """``skf:PATH`` (default: the shipped ``vidlle/models/weights/skf.pt``)."""
+    path = Path(arg) if arg else Path(__file__).resolve().parents[2] / "vidlle" / "models" / "weights" / "skf.pt"
+    if not path.is_file():
+        raise SystemExit(f"skf: no student weights at {path}")
+    enh = StudentEnhancer(path)
+    return lambda image, key: enh(image)
+
+
+def skf_teacher_method(arg: str):
+    """``skf-teacher:PATH`` (a teacher run's last.pt)."""
+    from train.skf.teacher import load_teacher
+
+    if not arg:
+        raise SystemExit("skf-teacher: needs a checkpoint path, e.g. skf-teacher:runs/skf_teacher/last.pt")
+    teacher = load_teacher(arg)
+
+    def run(image: np.ndarray, key: str) -> np.ndarray:
+        x = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) / 255.0)[None]
+        out = teacher(x)[0][0].numpy().transpose(1, 2, 0)
+        return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-class SCH distance + PSNR on synthetic pairs
+# ----------------------------------------------------------------------------------------------
+
+KINDS = {"skf": skf_method, "skf-teacher": skf_teacher_method}
+
+
+def parse_method(spec: str):
+    """``LABEL=KIND[:ARG]`` with the SKF kinds first, then ``train.evaluate``'s kinds."""
+    label, _, rest = spec.partition("=") if "=" in spec.split(":", 1)[0] else ("", "", spec)
+    kind, _, arg = rest.partition(":")
+    if kind in KINDS:
+        return label or kind, KINDS[kind](arg)
+    from train import evaluate
+
+    return evaluate.parse_method(spec)
+
+
+def class_sch(out: np.ndarray, ref: np.ndarray, prior, bins: int = 64, size: int = 512,
+              min_fraction: float = 0.01) -> dict[int, float]:
+    """Per-class colour-histogram distance between ``out`` and ``ref`` ((H, W, 3) uint8).
+
+    Classes come from the segmenter on the reference. Each class's histograms are normalised to
+    its own area, so the distance (L1 summed over the 3 channels, 0..6) does not depend on the
+    class's size. Images are area-downscaled to a long side of ``size`` first (the soft-binning
+    tensor is 3 x H x W x bins). Returns {class index: distance} for classes covering at least
+    ``min_fraction`` of the image.
+    """
+    from train.skf.losses import class_histograms, segment_masks
+
+    def tensor(img):
+        x = torch.from_numpy(img.transpose(2, 0, 1).astype(np.float32) / 255.0)[None]
+        if size and max(x.shape[-2:]) > size:
+            scale = size / max(x.shape[-2:])
+            hw = (max(1, round(x.shape[-2] * scale)), max(1, round(x.shape[-1] * scale)))
+            x = torch.nn.functional.interpolate(x, size=hw, mode="area")
+        return x
+
+    o, r = tensor(out), tensor(ref)
+    with torch.no_grad():
+        masks = segment_masks(prior.logits(r))
+        area = masks.mean(dim=(2, 3))[0]  # (K,)
+        h_o, h_r = class_histograms(o, masks, bins)[0], class_histograms(r, masks, bins)[0]  # (K, 3, B)
+        dist = (h_o - h_r).abs().sum(dim=(1, 2)) / area.clamp_min(1e-12)
+    return {int(k): float(dist[k]) for k in torch.nonzero(area >= min_fraction).flatten()}
+
+
+def main(argv=None) -> int:
+    from train.data import list_images
+    from train.degrade import darken_seeded
+    from train.skf.common import load_segmenter_prior
+    from train.skf.data import PAIR_SEED, read_rgb
+    from vidlle.models.segment import class_names_for
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--method", action="append", required=True, help="LABEL=KIND[:ARG], repeatable")
+    ap.add_argument("--pairs", type=Path, required=True, help="folder of well-exposed references")
+    ap.add_argument("--pair-seed", type=int, default=PAIR_SEED)
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--seg-weights")
+    ap.add_argument("--bins", type=int, default=64)
+    ap.add_argument("--out", type=Path, help="write the results as JSON")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    prior, _ = load_segmenter_prior(args.seg_weights, torch.device("cpu"))
+    names = class_names_for(prior.num_classes)
+    refs = [read_rgb(p) for p in list_images(args.pairs)[: args.limit]]
+    darks = [darken_seeded(ref, args.pair_seed + i)[0] for i, ref in enumerate(refs)]
+    results = {}
+    for label, method in (parse_method(m) for m in args.method):
+        psnrs, per_class = [], {}
+        for i, (dark, ref) in enumerate(zip(darks, refs)):
+            out = method(dark, f"pairs/{i}")
+            mse = float(np.mean((out.astype(np.float64) - ref.astype(np.float64)) ** 2))
+            psnrs.append(10.0 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+            for k, d in class_sch(out, ref, prior, args.bins).items():
+                per_class.setdefault(names[k], []).append(d)
+        results[label] = {
+            "psnr": float(np.mean(psnrs)),
+            "sch_mean": float(np.mean([d for ds in per_class.values() for d in ds])) if per_class else float("nan"),
+            "sch_per_class": {c: {"mean": float(np.mean(ds)), "images": len(ds)} for c, ds in sorted(per_class.items())},
+        }
+        print(f"{label}: PSNR {results[label]['psnr']:.2f} dB, per-class SCH distance "
+              f"{results[label]['sch_mean']:.3f} over {len(refs)} pairs")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

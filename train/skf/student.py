@@ -1,0 +1,282 @@
+"""Distil the SKF student from a teacher (or train it directly on pairs: ``--no-distill``).
+
+    python -m train.skf.student --teacher runs/skf_teacher/last.pt --out runs/skf_student --iters 20000
+    python -m train.skf.student --no-distill --out runs/skf_student_direct --iters 20000
+    python -m train.skf.student --teacher runs/skf_teacher_plain/last.pt --out runs/skf_student_plainT --iters 20000
+    python -m train.skf.student --teacher runs/skf_teacher/last.pt --out runs/skf_student --resume --iters 30000
+    python -m train.skf.student --out runs/skf_student --export vidlle/models/weights/skf.pt
+
+The student (:class:`vidlle.models.skf.SKFStudent`) sees each dark crop downscaled to its
+predictor size, predicts the low-resolution selector map and is applied to the full crop by the
+reference apply step (:func:`vidlle.models.skf.apply_bank`), exactly as at inference. Loss:
+
+    L = w_gt * Charbonnier(out, ref)                          (the pairs)
+      + w_kd * Charbonnier(out, teacher_out)                  (output distillation)
+      + w_feat * FeatKD(adapter(student bottleneck), teacher decoder features at stride 4)
+      + w_sch * L_SCH(out, ref, masks)                        (SCH on the student, teacher's masks)
+
+``masks`` are the frozen ESPNetv2's classes of the reference (the masks the teacher's own SCH
+term used; ``--mask-source teacher`` segments the teacher's output instead, for unpaired data).
+``--no-distill`` drops the two teacher terms and needs no teacher (the ablation "same student,
+directly on the pairs"); distilling from a ``--plain`` teacher run is the ablation "teacher
+without SE/SCH/SA". The 1x1 adapter is training-only: ``--export`` writes the shipped-weights
+format ``{"config", "state_dict"}`` of the student alone, plus its JSON training record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from train.skf.common import (
+    Progress,
+    git_commit,
+    load_segmenter_prior,
+    pick_device,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
+from train.skf.data import (
+    DEFAULT_DATA,
+    PairDataset,
+    batches,
+    psnr,
+    split_files,
+    validation_pairs,
+)
+from train.skf.losses import (
+    DEFAULT_BINS,
+    charbonnier,
+    feature_distillation,
+    sch_loss,
+    segment_masks,
+)
+from train.skf.teacher import cosine_lr, load_teacher, validate
+from vidlle.models.skf import SKFConfig, SKFStudent, apply_bank, predictor_size
+
+# Teacher features matched by the student's bottleneck: both at stride 4 of their own input.
+TEACHER_FEATURE = "d4"
+
+
+def predictor_input(x: torch.Tensor, predict_size: int) -> torch.Tensor:
+    """Downscale (N, 3, H, W) to the predictor's input size with area averaging (as cv2 INTER_AREA)."""
+    h, w = predictor_size(x.shape[-2], x.shape[-1], predict_size)
+    return x if (h, w) == tuple(x.shape[-2:]) else F.interpolate(x, size=(h, w), mode="area")
+
+
+def enhance(student: SKFStudent, dark: torch.Tensor):
+    """Student forward as at inference: (out (N, 3, H, W), s, features)."""
+    s, feats = student.features(predictor_input(dark, student.config.predict_size))
+    return apply_bank(dark, s, student.bank()), s, feats
+
+
+def export(ckpt_path: Path, dest: Path) -> None:
+    """Write the shipped-weights format ({config, state_dict} of the student only) + JSON record."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    if ckpt.get("kind") != "skf-student":
+        raise SystemExit(f"{ckpt_path} is not an SKF student checkpoint")
+    student = SKFStudent(SKFConfig(**ckpt["config"]))
+    student.load_state_dict(ckpt["model"], strict=True)  # fails loudly on a mismatch
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": ckpt["config"], "state_dict": student.state_dict()}, dest)
+    dest.with_suffix(".json").write_text(json.dumps(ckpt["record"], indent=2) + "\n")
+    print(f"exported {ckpt_path} -> {dest} ({dest.stat().st_size} bytes)")
+
+
+def load_student(path: str | Path) -> SKFStudent:
+    """An exported ({config, state_dict}) or training checkpoint -> student in eval mode (CPU)."""
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    state = blob["state_dict"] if "state_dict" in blob else blob["model"]
+    student = SKFStudent(SKFConfig(**blob["config"]))
+    student.load_state_dict(state, strict=True)
+    return student.eval()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--teacher", type=Path, help="teacher checkpoint (OUT/last.pt of train.skf.teacher)")
+    ap.add_argument("--no-distill", action="store_true", help="ablation: train on the pairs only, no teacher")
+    ap.add_argument("--data", type=Path, action="append", help=f"reference folder(s), repeatable (default {DEFAULT_DATA})")
+    ap.add_argument("--holdout-every", type=int, default=4)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--export", type=Path, help="only export OUT/last.pt to this weights file")
+    ap.add_argument("--iters", type=int, default=20000)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--size", type=int, default=384, help="training crop size (the student sees it downscaled)")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--width", type=int, default=SKFConfig.width)
+    ap.add_argument("--predict-size", type=int, default=SKFConfig.predict_size)
+    ap.add_argument("--knots", type=int, default=SKFConfig.knots)
+    ap.add_argument("--w-gt", type=float, default=1.0)
+    ap.add_argument("--w-kd", type=float, default=1.0, help="output distillation")
+    ap.add_argument("--w-feat", type=float, default=0.1, help="feature distillation")
+    ap.add_argument("--w-sch", type=float, default=0.05, help="SCH on the student (0: no segmenter needed)")
+    ap.add_argument("--w-tv", type=float, default=0.0, help="smoothness of the selector map (total variation)")
+    ap.add_argument("--mask-source", choices=("target", "teacher"), default="target")
+    ap.add_argument("--sch-bins", type=int, default=DEFAULT_BINS)
+    ap.add_argument("--sch-size", type=int, default=0)
+    ap.add_argument("--seg-weights")
+    ap.add_argument("--val-images", type=int, default=8)
+    ap.add_argument("--val-size", type=int, default=256)
+    ap.add_argument("--val-every", type=int, default=1000)
+    ap.add_argument("--save-every", type=int, default=500)
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--max-minutes", type=float, default=0,
+                    help="stop (saving last.pt) after this much wall time; --resume continues (0: no limit)")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--quiet", action="store_true")
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if args.export:
+        export(args.out / "last.pt", args.export)
+        return 0
+    if args.no_distill == (args.teacher is not None):
+        ap.error("give exactly one of --teacher PATH and --no-distill")
+    if args.mask_source == "teacher" and args.no_distill:
+        ap.error("--mask-source teacher needs a teacher")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    device = pick_device(args.device)
+    w_kd, w_feat = (0.0, 0.0) if args.no_distill else (args.w_kd, args.w_feat)
+
+    # The segmenter: for the masks of SCH, and for the features of a semantic teacher (shared).
+    teacher_meta = None
+    if args.teacher:
+        teacher_meta = torch.load(args.teacher, map_location="cpu", weights_only=False)
+        if teacher_meta.get("kind") != "skf-teacher":
+            raise SystemExit(f"{args.teacher} is not an SKF teacher checkpoint")
+    teacher_semantic = bool(teacher_meta and teacher_meta["config"]["semantic"])
+    prior, seg_path = (None, None)
+    if args.w_sch > 0 or teacher_semantic:
+        brighten = teacher_meta["record"]["seg_brighten"] if teacher_semantic else True
+        prior, seg_path = load_segmenter_prior(args.seg_weights, device, brighten)
+    teacher = load_teacher(args.teacher, device, prior=prior) if args.teacher else None
+    del teacher_meta
+
+    config = SKFConfig(width=args.width, predict_size=args.predict_size, knots=args.knots)
+    student = SKFStudent(config).to(device)
+    adapter = None
+    params = list(student.parameters())
+    if teacher is not None:
+        adapter = nn.Conv2d(4 * config.width, teacher.net.feature_channels[TEACHER_FEATURE], 1).to(device)
+        params += list(adapter.parameters())
+    optimizer = torch.optim.Adam(params, lr=args.lr)
+
+    folders = args.data or [DEFAULT_DATA]
+    train_files, held = split_files(folders, args.holdout_every)
+    args.out.mkdir(parents=True, exist_ok=True)
+    start = 0
+    if args.resume:
+        ckpt = torch.load(args.out / "last.pt", map_location=device, weights_only=False)
+        if SKFConfig(**ckpt["config"]) != config:
+            raise SystemExit(f"--resume: {args.out / 'last.pt'} was trained with {ckpt['config']}, not {asdict(config)}")
+        student.load_state_dict(ckpt["model"])
+        if adapter is not None and ckpt.get("adapter"):
+            adapter.load_state_dict(ckpt["adapter"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start = ckpt["iter"]
+        set_rng_state(ckpt["rng"])
+
+    dataset = PairDataset(train_files, size=args.size, seed=args.seed)
+    val = validation_pairs(held, args.val_size, args.val_images) if args.val_images and held else None
+    record = {
+        "model": "skf",
+        "config": asdict(config),
+        "distilled": not args.no_distill,
+        "teacher": str(args.teacher) if args.teacher else None,
+        "teacher_config": asdict(teacher.config) if teacher else None,
+        "data": [str(f) for f in folders],
+        "train_images": len(train_files),
+        "held_aside": len(held),
+        "holdout_every": args.holdout_every,
+        "crop": args.size,
+        "batch": args.batch,
+        "lr": args.lr,
+        "seed": args.seed,
+        "losses": {"gt": args.w_gt, "kd": w_kd, "feat": w_feat, "sch": args.w_sch, "tv": args.w_tv,
+                   "mask_source": args.mask_source, "sch_bins": args.sch_bins},
+        "segmenter": seg_path.name if seg_path else None,
+        "device": str(device),
+        "commit": git_commit(),
+    }
+    name = "student" + (" (no distill)" if args.no_distill else "")
+    progress = Progress(name, start, args.iters, args.out / "log.jsonl", quiet=args.quiet)
+    if val is not None and teacher is not None and start == 0:
+        progress.note(0, teacher_val_psnr=validate(lambda d: teacher(d)[0], *val, device),
+                      input_psnr=psnr(val[0], val[1]))
+
+    def save(it: int) -> None:
+        record.update(iters=it, final_loss_ema=progress.ema)
+        save_checkpoint(args.out / "last.pt", {
+            "kind": "skf-student", "config": asdict(config), "model": student.state_dict(),
+            "adapter": adapter.state_dict() if adapter is not None else None,
+            "optimizer": optimizer.state_dict(), "iter": it, "rng": rng_state(), "record": record})
+
+    it, t_start = start, time.time()
+    student.train()
+    for dark, ref in batches(dataset, args.batch, start, args.iters, args.workers, pin=device.type == "cuda"):
+        dark, ref = dark.to(device, non_blocking=True), ref.to(device, non_blocking=True)
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(args.lr, it, args.iters)
+        out, s, feats = enhance(student, dark)
+        gt = charbonnier(out, ref)
+        loss = args.w_gt * gt
+        parts = {"gt": float(gt.detach())}
+        t_out = None
+        if teacher is not None:
+            t_out, t_feats = teacher(dark)
+            kd = charbonnier(out, t_out)
+            fkd = feature_distillation(adapter(feats["bottleneck"]), t_feats[TEACHER_FEATURE])
+            loss = loss + w_kd * kd + w_feat * fkd
+            parts.update(kd=float(kd.detach()), feat=float(fkd.detach()))
+        if args.w_sch > 0:
+            masks = segment_masks(prior.logits(t_out if args.mask_source == "teacher" else ref))
+            sch = sch_loss(out, ref, masks, bins=args.sch_bins, size=args.sch_size)
+            loss = loss + args.w_sch * sch
+            parts["sch"] = float(sch.detach())
+        if args.w_tv > 0:
+            tv = (s[..., 1:, :] - s[..., :-1, :]).pow(2).mean() + (s[..., :, 1:] - s[..., :, :-1]).pow(2).mean()
+            loss = loss + args.w_tv * tv
+            parts["tv"] = float(tv.detach())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        it += 1
+        progress.update(it, float(loss.detach()), parts)
+        if val is not None and (it % args.val_every == 0 or it == args.iters):
+            student.eval()
+            progress.note(it, val_psnr=validate(lambda d: enhance(student, d)[0], *val, device))
+            student.train()
+        if it % args.save_every == 0 or it == args.iters:
+            save(it)
+        elif args.max_minutes and time.time() - t_start > 60 * args.max_minutes:
+            save(it)
+            progress.note(it, stopped=f"--max-minutes {args.max_minutes} reached; continue with --resume")
+            break
+    if it == start:
+        print(f"student: already at {start} >= --iters {args.iters}", file=sys.stderr)
+    progress.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

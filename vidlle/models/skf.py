@@ -1,0 +1,231 @@
+"""The SKF student: a real-time enhancer distilled from a semantic-aware (SKF) teacher.
+
+The teacher (``train/skf``: an encoder-decoder with SKF's semantic-aware embedding, trained with
+the semantic colour-histogram and semantic adversarial losses; Wu et al., CVPR 2023) needs a
+segmenter and a full-resolution network. The student needs neither at inference. It keeps the
+design's model interface:
+
+* :class:`SKFStudent` is the *parameter predictor*. It sees the frame downscaled (long side
+  ``predict_size``) and predicts a per-pixel, per-channel *selector map* ``s`` (N, 3, h, w) in
+  [-1, 1] at that low resolution: the same shape and range as the curve model's map ``r``, so the
+  temporal smoothing, backends and ONNX/TensorRT engines take it unchanged.
+* Its richer part is the **curve bank**: for each channel c a learned one-parameter family of
+  monotone tone curves ``T_c(s, v)``, tabulated on ``knots`` values of s (-1..1) and ``levels``
+  input levels (0..1). ``s`` picks a curve per pixel; neighbouring knots are blended linearly.
+  The curve model's family ``x <- x + r (x^2 - x)`` (8 steps) is one fixed such family; here the
+  family itself is learned from paired data, and each channel gets its own. (The inverse of an
+  under-exposure is not in the quadratic family: on 15 of the synthetic pairs the best single
+  8-step quadratic curve per image scores 21.7 dB PSNR, the exact inverse-exposure curve 24.3 dB
+  and the best per-channel curve 25.6 dB: the ceiling of a global curve, since noise remains.)
+  The bank is initialised to the quadratic family, so an untrained student behaves like the
+  curve model.
+* :func:`apply_bank` is the *reference apply step* (differentiable; training uses it): ``s`` is
+  upsampled bilinearly to the full frame, and each pixel's level is looked up in its channel's
+  bank at its ``s``, bilinear in (s, level).
+
+Fast apply (CPU): :meth:`SKFStudent.table` tabulates the bank as a (3, rows, 256) uint8 array, the
+same kind of table :mod:`vidlle.apply` builds for the curve model (``curve_table(steps)``: rows =
+r grid, columns = input level). Stacking the three channel tables to (3 * rows, 256) and adding
+``c * rows`` to channel c's row map, the existing ``cv2.remap`` path (bilinear upsampling of the
+row map + one nearest lookup with the pixel level as x) applies it in one call at the cost of the
+curve model's apply (prototype: ``train/skf/evaluate_method.py::apply_bank_map``, measured at
+the curve apply's speed; to move into :mod:`vidlle.apply`). With ``levels == 256`` every uint8
+input level is a knot, so the table is exact along the level axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidlle.models.curve import curve_steps, predictor_size, upsample_params
+
+__all__ = [
+    "TABLE_ROWS",
+    "SKFConfig",
+    "SKFStudent",
+    "apply_bank",
+    "bank_from_logits",
+    "bank_table",
+    "predictor_size",
+]
+
+# Rows of the tabulated bank (grid over s in [-1, 1]), as vidlle.apply's curve table.
+TABLE_ROWS = 4096
+
+
+@dataclass(frozen=True)
+class SKFConfig:
+    """Hyper-parameters of the SKF student (stored with the weights).
+
+    width: channels of the first layer (the coarser levels use 2x and 4x).
+    predict_size: long side, in pixels, of the frame the predictor sees (smaller frames are not
+        upscaled), as :class:`vidlle.models.curve.CurveConfig`.
+    knots: curves per channel in the bank (grid over s in [-1, 1]).
+    levels: knots of every curve over the input level in [0, 1]; 256 makes each uint8 level a knot.
+    init_steps: the bank starts as the curve model's quadratic family with this many steps.
+    """
+
+    width: int = 16
+    predict_size: int = 128
+    knots: int = 17
+    levels: int = 256
+    init_steps: int = 8
+
+    def __post_init__(self):
+        if self.knots < 2 or self.levels < 2:
+            raise ValueError(f"SKFConfig needs knots >= 2 and levels >= 2, got {self.knots}, {self.levels}")
+        if self.width < 1 or self.predict_size < 1:
+            raise ValueError(f"SKFConfig width and predict_size must be positive, got {self}")
+
+
+class _SeparableConv(nn.Module):
+    """3x3 depthwise (replicate padding, optional stride 2) + 1x1 pointwise convolution."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1):
+        super().__init__()
+        self.depthwise = nn.Conv2d(cin, cin, 3, stride=stride, padding=1, groups=cin, padding_mode="replicate")
+        self.pointwise = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+def _up_to(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def bank_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Monotone curves from unconstrained increments.
+
+    logits: (C, K, L - 1). Returns (C, K, L) in [0, 1]: every curve starts at 0, ends at 1 and is
+    non-decreasing (normalised cumulative sums of softplus increments), so no tone is inverted and
+    black and white stay put, as for the curve model.
+    """
+    inc = F.softplus(logits)
+    cum = torch.cumsum(inc, dim=-1)
+    cum = cum / cum[..., -1:].clamp_min(1e-12)
+    return torch.cat([torch.zeros_like(cum[..., :1]), cum], dim=-1)
+
+
+def _quadratic_bank_logits(channels: int, knots: int, levels: int, steps: int) -> torch.Tensor:
+    """Increments (inverse softplus) of the curve model's family tabulated at the bank's grid."""
+    r = torch.linspace(-1.0, 1.0, knots, dtype=torch.float64)[:, None]
+    v = torch.linspace(0.0, 1.0, levels, dtype=torch.float64)[None, :]
+    y = curve_steps(v.expand(knots, levels).clone(), r, steps)
+    # Flat stretches (r = -1 saturates the highlights) get a small positive increment: the
+    # softplus parameterisation cannot reach exactly 0, and the normalisation absorbs the rest.
+    inc = torch.diff(y, dim=-1).clamp_min(1e-7)
+    logits = torch.log(torch.expm1(inc))
+    return logits.float().expand(channels, knots, levels - 1).clone()
+
+
+class SKFStudent(nn.Module):
+    """SKF student: selector-map predictor + learned per-channel curve bank.
+
+    A small encoder-decoder at the predictor's resolution: a full-resolution 3x3 stem, separable
+    convolutions at strides 2 and 4, and a global branch (the stride-4 features averaged over the
+    frame become a per-channel scale and shift of those features: how strongly to brighten
+    depends on the exposure of the whole frame, which a purely local network cannot see). The
+    decoder adds projected coarse features to the finer ones (additions, not concatenations: the
+    full-resolution layers dominate the cost). No segmenter.
+
+    forward: x (N, 3, h, w) float32 RGB in [0, 1], any h, w >= 1 -> s (N, 3, h, w) float32 in
+    [-1, 1]. The bank is a parameter (:meth:`bank`, :meth:`table`), not an output.
+    """
+
+    def __init__(self, config: SKFConfig = SKFConfig()):
+        super().__init__()
+        self.config = config
+        c = config.width
+        self.stem = nn.Conv2d(3, c, 3, padding=1, padding_mode="replicate")
+        self.down1 = _SeparableConv(c, 2 * c, stride=2)
+        self.down2 = _SeparableConv(2 * c, 4 * c, stride=2)
+        self.mid1 = _SeparableConv(4 * c, 4 * c)
+        self.mid2 = _SeparableConv(4 * c, 4 * c)
+        self.global_fc1 = nn.Linear(4 * c, 4 * c)
+        self.global_fc2 = nn.Linear(4 * c, 8 * c)
+        self.lat2 = nn.Conv2d(4 * c, 2 * c, 1)
+        self.up1 = _SeparableConv(2 * c, 2 * c)
+        self.lat1 = nn.Conv2d(2 * c, c, 1)
+        self.up0 = _SeparableConv(c, c)
+        self.head = nn.Conv2d(c, 3, 1)
+        self.bank_logits = nn.Parameter(
+            _quadratic_bank_logits(3, config.knots, config.levels, config.init_steps))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        # Small head and neutral global modulation: the untrained map is near s = 0.
+        nn.init.normal_(self.head.weight, 0.0, 0.01)
+        nn.init.zeros_(self.global_fc2.weight)
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(s, features): the map and the intermediate features used for distillation.
+
+        features: ``"bottleneck"`` (N, 4w, ~h/4, ~w/4) after the global modulation and
+        ``"decoder"`` (N, 2w, ~h/2, ~w/2).
+        """
+        f0 = F.relu(self.stem(x))
+        f1 = F.relu(self.down1(f0))
+        f2 = F.relu(self.down2(f1))
+        f2 = F.relu(self.mid2(F.relu(self.mid1(f2))))
+        g = F.relu(self.global_fc1(f2.mean(dim=(2, 3))))
+        scale, shift = self.global_fc2(g).chunk(2, dim=1)
+        f2 = f2 * (1.0 + scale[..., None, None]) + shift[..., None, None]
+        d1 = F.relu(self.up1(_up_to(self.lat2(f2), f1) + f1))
+        d0 = F.relu(self.up0(_up_to(self.lat1(d1), f0) + f0))
+        s = torch.tanh(self.head(d0))
+        return s, {"bottleneck": f2, "decoder": d1}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)[0]
+
+    def bank(self) -> torch.Tensor:
+        """(3, knots, levels) float in [0, 1]: the curves, monotone in the level axis."""
+        return bank_from_logits(self.bank_logits.float())
+
+    @torch.no_grad()
+    def table(self, rows: int = TABLE_ROWS) -> np.ndarray:
+        """(3, rows, levels) uint8: the bank tabulated for the fast LUT apply (see module doc)."""
+        return bank_table(self.bank(), rows)
+
+
+def bank_table(bank: torch.Tensor, rows: int = TABLE_ROWS) -> np.ndarray:
+    """Tabulate a (C, K, L) bank at ``rows`` values of s in [-1, 1]: (C, rows, L) uint8.
+
+    Linear between knots along s (what :func:`apply_bank` does), rounded to uint8.
+    """
+    b = bank.detach().float().cpu()[None]
+    t = F.interpolate(b, size=(rows, b.shape[-1]), mode="bilinear", align_corners=True)[0]
+    return np.clip(np.rint(t.numpy() * 255.0), 0, 255).astype(np.uint8)
+
+
+def apply_bank(x: torch.Tensor, s: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
+    """Reference apply step of the student (differentiable in x, s and bank).
+
+    x: (N, C, H, W) float in [0, 1], the full-resolution frame.
+    s: (N, C, h, w) float in [-1, 1], the low-resolution selector map (upsampled bilinearly,
+        half-pixel centres, as :func:`vidlle.models.curve.upsample_params`).
+    bank: (C, K, L) curves (:func:`bank_from_logits`).
+    Returns (N, C, H, W): ``bank[c]`` evaluated at (s, x), bilinear over the (K, L) grid.
+    """
+    n, c, h, w = x.shape
+    if bank.shape[0] != c or s.shape[:2] != (n, c):
+        raise ValueError(f"apply_bank: x {tuple(x.shape)}, s {tuple(s.shape)}, bank {tuple(bank.shape)} disagree")
+    s = upsample_params(s, (h, w))
+    # grid_sample with the channel as batch: the (K, L) bank of channel c is an image whose
+    # width is the level axis (x) and whose height is the knot axis (s); align_corners=True
+    # puts level 0 and 1 and s = -1 and 1 exactly on the first and last knots.
+    grid = torch.stack([x * 2.0 - 1.0, s.to(x.dtype)], dim=-1)  # (N, C, H, W, 2)
+    grid = grid.transpose(0, 1).reshape(c, n * h, w, 2)
+    out = F.grid_sample(bank[:, None].to(x.dtype), grid, mode="bilinear", padding_mode="border",
+                        align_corners=True)  # (C, 1, N*H, W)
+    return out.reshape(c, n, h, w).transpose(0, 1)
