@@ -244,6 +244,9 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N images per set (quick runs)")
     ap.add_argument("--pair-niqe", action="store_true", help="also NIQE on the synthetic pairs (slow)")
     ap.add_argument("--grid-per-set", type=int, default=1)
+    ap.add_argument("--include", type=Path, action="append", default=[],
+                    help="results.json of an earlier run on the same data: its methods join the table "
+                         "(rows are listed first; images and seeds must match)")
     args = ap.parse_args(argv)
 
     import torch
@@ -276,7 +279,10 @@ def main(argv=None) -> int:
         print(f"\r{label}: {len(samples)} images in {time.time() - t_label:.0f} s" + " " * 40, file=sys.stderr)
         results[label] = per_set
 
-    summary = summarise(results)
+    summary = {}
+    for earlier in args.include:
+        summary.update(json.loads(earlier.read_text())["summary"])
+    summary.update(summarise(results))
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python -m train.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
     table = markdown(summary, sets, command)
