@@ -208,6 +208,8 @@ def preview(source, model, weights, backend, device, precision, max_width, tempo
 
 def _enhance_backlog(input, output, settings, use_ray: bool, quiet: bool, stats_json: str | None) -> None:
     """`enhance GLOB FOLDER [--ray]`: every file as the single-file path does it; a table; exit 1 if any failed."""
+    import time
+
     from vidlle.pipeline import Stats
     from vidlle.progress import ProgressBar
     from vidlle.scale import ScaleError
@@ -215,10 +217,16 @@ def _enhance_backlog(input, output, settings, use_ray: bool, quiet: bool, stats_
     from vidlle.scale.service import write_json
 
     jobs = plan_jobs(input, output, settings.overwrite)
+    if use_ray:
+        from vidlle.scale import import_ray
+
+        import_ray()  # a missing extra fails before anything is said or started
     bar = None if quiet else ProgressBar()
     overall = Stats()
 
     def on_progress(frames: int, expected: int | None, files_done: int) -> None:
+        if overall.expected is None and expected:  # the clock starts when the files do (not Ray's start-up)
+            overall.started = time.perf_counter()
         overall.frames, overall.expected = frames, expected
         if bar:
             bar(overall)
@@ -368,7 +376,8 @@ def sample(output, size, seconds, fps, overwrite):
 @click.option("--stats-json", type=click.Path(dir_okay=False),
               help="Keep the latest per-camera stats in this JSON file (rewritten every --stats-every).")
 @click.option("--duration", type=click.FloatRange(1, None),
-              help="Stop and finalise after this many seconds [default: run until Ctrl-C / SIGTERM].")
+              help="Stop and finalise after this many seconds, counted once every camera has started "
+                   "[default: run until Ctrl-C / SIGTERM].")
 @click.option("--check", is_flag=True, help="Check CONFIG, list its cameras and exit.")
 @click.option("-q", "--quiet", is_flag=True, help="No periodic table (state changes and the final summary only).")
 def serve(config, address, engine, stats_every, stats_json, duration, check, quiet):

@@ -18,14 +18,15 @@ NO_RAY = "Ray is not installed (pip install -e '.[scale]')"
 
 
 @pytest.fixture(scope="package")
-def ray_local(tmp_path_factory):
+def ray_local(session_cache):
     """``ray`` after ``ray.init(num_cpus=2)``; workers share the tests' private vidlle cache."""
     if ray is None:
         pytest.skip(NO_RAY)
-    cache = str(tmp_path_factory.getbasetemp() / "vidlle-cache")
+    cache = str(session_cache)
     before = os.environ.get("VIDLLE_CACHE")
     os.environ["VIDLLE_CACHE"] = cache  # workers inherit the environment Ray started with
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=True, logging_level="warning")
+    # address="local": a new instance even when a `ray start` cluster is around on this machine.
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=True, logging_level="warning")
     try:
         yield ray
     finally:

@@ -42,19 +42,31 @@ def ray_available() -> bool:
 
 def init_ray(address: str | None = None, quiet: bool = True) -> bool:
     """Connect to Ray: join ``address`` (``ray://host:10001``, ``host:6379``, ``auto``), else the
-    cluster named by ``$RAY_ADDRESS``, else start a local instance. Reuses an instance this
+    cluster named by ``$RAY_ADDRESS``, else start a new local instance (never a cluster that a
+    ``ray start`` left on this machine: that takes ``--address auto``). Reuses an instance this
     process already joined. Returns True when this call started/joined it (the caller shuts it
     down), False when it was already initialised.
     """
     import logging
+    import os
+    import signal
+    import threading
 
     ray = import_ray()
     if ray.is_initialized():
         return False
+    main_thread = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
+    if address is None and not os.environ.get("RAY_ADDRESS"):
+        address = "local"
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=True,
                  logging_level=logging.WARNING if quiet else logging.INFO)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = address or "a local Ray instance"
+        where = "a local Ray instance" if address in (None, "local") else address
         raise ScaleError(f"cannot start or join {where}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    if callable(sigterm):
+        # ray.init installs a native SIGTERM handler that dumps a stack and kills the process;
+        # the CLI's own handler (stop the cameras, finalise the recordings, exit 130) must win.
+        signal.signal(signal.SIGTERM, sigterm)
     return True

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from vidlle.errors import InputError, InputNotFoundError, OutputError
+from vidlle.pipeline import Interrupted
 
 _GLOB_CHARS = set("*?[")
 
@@ -105,6 +106,10 @@ def plan_jobs(spec: str, output: str, overwrite: bool) -> list[FileJob]:
         raise OutputError(f"{out} is a file; for several inputs OUTPUT must be a folder")
     if not out.exists() and out.suffix and len(files) > 1:
         raise OutputError(f"for several inputs OUTPUT must be a folder, not {out}")
+    if len(files) == 1 and out.suffix and not out.is_dir():  # one file to one file, as without --ray
+        if out.exists() and not overwrite:
+            raise OutputError(f"{out} already exists (use -y to overwrite)")
+        return [FileJob(0, str(files[0]), str(out))]
     resolved = [f.resolve() for f in files]
     root = Path(os.path.commonpath([str(f.parent) for f in resolved]))
     jobs, seen = [], {}
@@ -152,6 +157,8 @@ def enhance_file(job: FileJob, settings: EnhanceSettings, report: Callable[[int,
         pipeline = Pipeline(source, enhancer.enhance_frames, sink, PipelineConfig(batch=settings.batch),
                             progress=progress)
         stats = pipeline.run()
+    except Interrupted:
+        raise  # Ctrl-C stops the backlog, not just this file (its output was discarded)
     except Exception as exc:  # noqa: BLE001 - one file's failure is its result, not the backlog's
         frames = pipeline.stats.frames if pipeline is not None else 0
         return FileResult(job.input, job.output, "failed", frames=frames, seconds=time.perf_counter() - t0,
@@ -228,12 +235,21 @@ def run_sequential(jobs: list[FileJob], settings: EnhanceSettings,
             on_progress(done_frames + frames, expected_total, len(results))
 
     for job in jobs:
-        r = enhance_file(job, settings, report)
+        try:
+            r = enhance_file(job, settings, report)
+        except (Interrupted, KeyboardInterrupt):
+            raise Interrupted(_interrupted(results, jobs)) from None
         results.append(r)
         done_frames += r.frames
         if on_progress is not None:
             on_progress(done_frames, expected_total, len(results))
     return BacklogRun(results, time.perf_counter() - t0, f"this process (pid {os.getpid()})")
+
+
+def _interrupted(results: list[FileResult], jobs: list[FileJob]) -> str:
+    ok = sum(r.status == "ok" for r in results)
+    return (f"interrupted: {ok} of {len(jobs)} files were finished and are kept; the file(s) being enhanced "
+            "were discarded, the rest not started")
 
 
 def run_ray(jobs: list[FileJob], settings: EnhanceSettings,
@@ -245,6 +261,7 @@ def run_ray(jobs: list[FileJob], settings: EnhanceSettings,
 
     ray = import_ray()
     owns = init_ray(address)
+    progress = None
     try:
         resources = ray.cluster_resources()
         where = f"Ray ({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs)"
@@ -258,25 +275,40 @@ def run_ray(jobs: list[FileJob], settings: EnhanceSettings,
         t0 = time.perf_counter()
         refs = {task.remote(job, settings, progress): job for job in jobs}
         results: dict[int, FileResult] = {}
-        expected_total = _expected_total(jobs)
         pending = list(refs)
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
-            for ref in ready:
-                job = refs[ref]
-                try:
-                    results[job.index] = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - the worker died (crash, OOM): that file failed
-                    results[job.index] = FileResult(job.input, job.output, "failed",
-                                                    error=f"worker died: {_first_line(exc)}")
-            if on_progress is not None:
-                live = ray.get(progress.read.remote())
-                frames = sum(r.frames for r in results.values()) + sum(
-                    f for i, (f, _) in live.items() if i not in results)
-                on_progress(frames, expected_total, len(results))
+        try:
+            expected_total = _expected_total(jobs)  # read from the headers while the first files run
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
+                for ref in ready:
+                    job = refs[ref]
+                    try:
+                        results[job.index] = ray.get(ref)
+                    except Exception as exc:  # noqa: BLE001 - the worker died (crash, OOM): that file failed
+                        results[job.index] = FileResult(job.input, job.output, "failed",
+                                                        error=f"worker died: {_first_line(exc)}")
+                if on_progress is not None:
+                    live = ray.get(progress.read.remote())
+                    frames = sum(r.frames for r in results.values()) + sum(
+                        f for i, (f, _) in live.items() if i not in results)
+                    on_progress(frames, expected_total, len(results))
+        except KeyboardInterrupt:
+            # Cancelling raises KeyboardInterrupt inside each running task: its pipeline stops and
+            # discards its temporary file, as a single-file Ctrl-C does. Queued tasks never start.
+            for ref in pending:
+                ray.cancel(ref)
+            ray.wait(pending, num_returns=len(pending), timeout=15)
+            for ref, job in refs.items():  # some may have finished in the meantime
+                if job.index not in results:
+                    try:
+                        results[job.index] = ray.get(ref, timeout=0)
+                    except Exception:  # noqa: BLE001 - cancelled, still running, or failed: not finished
+                        pass
+            raise Interrupted(_interrupted(list(results.values()), jobs)) from None
         seconds = time.perf_counter() - t0
-        ray.kill(progress)
     finally:
+        if progress is not None:
+            ray.kill(progress)
         if owns:
             ray.shutdown()
     return BacklogRun([results[j.index] for j in jobs], seconds, where)

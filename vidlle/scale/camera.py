@@ -32,11 +32,11 @@ from vidlle.scale.config import CameraConfig
 class NullSink:
     """Output ``none``: frames are enhanced and counted, nothing is written."""
 
-    notes: list = []
     kept = None
 
     def __init__(self):
         self.written = 0
+        self.notes: list[str] = []
 
     def open(self, info: StreamInfo) -> None:
         pass
@@ -212,13 +212,6 @@ class CameraWorker:
         """Test hook: the next enhanced frame raises inside the pipeline, as a bug would."""
         self._fault = kind
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the worker's thread ended (stopped, failed, or a finite source ended)."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
     # -- the pipeline -----------------------------------------------------------------------------
     def _transform(self, frames):
         if self._fault is not None:
@@ -293,7 +286,8 @@ class CameraWorker:
         per second (last ~2 s); frames: written; drops, reconnects: the source's counters;
         latency_ms / latency_p95_ms: capture -> written; output: the file being written (or the
         last one), the RTSP URL (redacted) or None; segments: [path, frames] of finished files;
-        cpu_s: CPU seconds of this process since the worker started (one camera per Ray actor).
+        cpu_s: CPU seconds of this process since the worker started; rss_mb: its resident memory
+        (per camera under Ray: one process each; the whole process in threads mode).
         """
         with self._lock:
             pipeline, source, sink, running = self._pipeline, self._source, self._sink, self._running
@@ -321,8 +315,22 @@ class CameraWorker:
             "restarts": self.restarts, "restarted": self.restarted,
             "output": output, "segments": [list(s) for s in segments],
             "last_error": self.last_error or (live.last_error if live else None),
-            "cpu_s": round(time.process_time() - self._cpu0, 3),
+            "cpu_s": round(time.process_time() - self._cpu0, 3), "rss_mb": _rss_mb(),
         }
+
+
+def _rss_mb() -> float | None:
+    """Resident memory of this process now, in MiB (Linux), else its peak; None if unknown."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return round(int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        try:
+            import resource
+
+            return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        except (ImportError, OSError):
+            return None
 
 
 def _round(v: float | None) -> float | None:

@@ -38,7 +38,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 OVERLAYS = ("none", "seg")
 PRECISIONS = ("fp32", "fp16")
-DEFAULT_GPU_SHARE = 0.25  # a GPU camera asks for a quarter GPU unless num_gpus says otherwise
+DEFAULT_GPU_SHARE = 0.1  # a CUDA camera reserves a tenth of a GPU unless num_gpus says (docs/capacity.md)
 
 
 class ConfigError(VidlleError, ValueError):
@@ -63,7 +63,7 @@ class CameraConfig:
         (:class:`~vidlle.io.live.LiveConfig`); a service waits for cameras that are still booting.
     codec, crf, preset: the encoder of file and RTSP outputs.
     num_cpus, num_gpus: Ray resources reserved for the camera's actor (num_gpus is fractional:
-        0.25 = four cameras share a GPU; defaults to 0.25 when ``device`` is CUDA, else 0).
+        0.1 = ten cameras share a GPU; defaults to 0.1 when ``device`` is CUDA, else 0).
     max_restarts: times Ray (or the in-process runner) restarts a crashed camera; -1 = forever.
     max_task_retries: Ray retries of calls to a restarting actor (stats, stop); -1 = forever.
     """
@@ -300,7 +300,7 @@ def _camera(values: dict, where: str, base_dir: Path, explicit: set) -> CameraCo
     for key in ("max_restarts", "max_task_retries"):
         if kw.get(key, -1) < -1:
             raise ConfigError(f"{where}: {key} must be -1 (forever) or >= 0")
-    if kw.get("crf", 23) not in range(0, 64):
+    if not 0 <= kw.get("crf", 23) <= 63:
         raise ConfigError(f"{where}: crf must be 0..63")
     return CameraConfig(**kw)
 
@@ -323,6 +323,26 @@ def _check_model(kw: dict, where: str, base_dir: Path) -> None:
             if not p.is_file():
                 raise ConfigError(f"{where}: {key} {str(p)!r} not found")
             kw[key] = str(p)
+    if kw.get("weights") is not None:
+        _check_weights(kw.get("model", "curve"), kw["weights"], where)
+    if kw.get("overlay") == "seg" and kw.get("seg_weights") is None:
+        from vidlle.models.segment import find_seg_weights
+
+        try:  # $VIDLLE_SEG_WEIGHTS or the cache dir, resolved here: every camera gets the same file
+            kw["seg_weights"] = str(find_seg_weights(None))
+        except VidlleError as exc:
+            raise ConfigError(f"{where}: overlay seg: {exc}") from None
+
+
+def _check_weights(model: str, weights: str, where: str) -> None:
+    """Load a camera's own weights file once here: a bad file fails before any camera starts."""
+    from vidlle.models import load_model
+    from vidlle.scale.camera import one_line
+
+    try:
+        load_model(model, weights)
+    except Exception as exc:  # noqa: BLE001 - whatever torch.load raises, one line
+        raise ConfigError(f"{where}: weights {weights!r} cannot be loaded as {model}: {one_line(exc)}") from None
 
 
 def _typed(key: str, value, where: str):

@@ -32,7 +32,7 @@ from vidlle.scale import ScaleError, import_ray, init_ray, ray_available
 from vidlle.scale.config import CameraConfig, ServiceConfig
 
 ENGINES = ("auto", "ray", "threads")
-TERMINAL = ("failed", "ended", "stopped")
+START_ALLOWANCE = 120.0  # seconds cameras may take to start before --duration counts anyway
 
 
 # -- the Ray actor ------------------------------------------------------------------------------
@@ -49,12 +49,25 @@ class CameraActor:
             warnings.simplefilter("ignore")
             restarted = bool(ray.get_runtime_context().was_current_actor_reconstructed)
         _limit_threads(camera)
-        self.worker = CameraWorker(camera, on_crash=_end_process, restarted=restarted).start()
+        self.camera = camera
+        self.error: str | None = None
+        try:
+            self.worker = CameraWorker(camera, on_crash=_end_process, restarted=restarted).start()
+        except Exception as exc:  # noqa: BLE001 - e.g. unreadable weights: a restart cannot fix it
+            # Stay alive and say why (a raising constructor would only leave Ray's traceback); the
+            # driver reports the camera failed and ends the actor.
+            from vidlle.scale.camera import one_line
+
+            self.worker, self.error = None, one_line(exc)
 
     def stats(self) -> dict:
+        if self.worker is None:
+            return {"name": self.camera.name, "state": "failed", "pid": os.getpid(), "last_error": self.error}
         return self.worker.stats()
 
     def stop(self, timeout: float = 30.0) -> dict:
+        if self.worker is None:
+            return self.stats()
         return self.worker.stop(timeout)
 
     def inject_fault(self, kind: str = "raise") -> None:
@@ -62,7 +75,8 @@ class CameraActor:
         ends, Ray restarts it); ``exit``: the process dies at once, as on a segfault."""
         if kind == "exit":
             os._exit(1)
-        self.worker.inject_fault(kind)
+        if self.worker is not None:
+            self.worker.inject_fault(kind)
 
 
 def _end_process(worker, exc: BaseException) -> None:
@@ -132,7 +146,8 @@ class CameraView:
             "reconnects": s.get("reconnects", 0), "restarts": self.restarts + s.get("restarts", 0),
             "latency_ms": s.get("latency_ms"), "latency_p95_ms": s.get("latency_p95_ms"),
             "output": s.get("output") or (None if self.camera.output_kind == "file" else self.camera.shown_output),
-            "files": files, "cpu_s": s.get("cpu_s"), "pid": self.pid, "last_error": self.error,
+            "files": files, "cpu_s": s.get("cpu_s"), "rss_mb": s.get("rss_mb"), "pid": self.pid,
+            "last_error": self.error,
         }
 
 
@@ -226,7 +241,9 @@ class Service:
 
     def _poll_ray(self, wait: float) -> None:
         ray = import_ray()
-        from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+        from ray import exceptions as rex
+
+        unavailable = getattr(rex, "ActorUnavailableError", ())  # Ray >= 2.24; older ones wait instead
 
         for name, handle in self.handles.items():
             if name not in self._inflight and self.views[name].state not in ("failed",):
@@ -242,9 +259,11 @@ class Service:
             view = self.views[name]
             try:
                 view.update(ray.get(ref), now)
-            except ActorUnavailableError:
+                if view.state == "failed":  # it could not start (e.g. bad weights): free its resources
+                    ray.kill(self.handles[name], no_restart=True)
+            except unavailable:
                 view.state = "restarting"
-            except (ActorDiedError, RayActorError) as exc:
+            except rex.RayActorError as exc:  # ActorDiedError too: restarts used up, or it cannot start
                 view.state = "failed"
                 view.error = _ray_error_line(exc)
         for name, (_, sent) in self._inflight.items():
@@ -309,8 +328,11 @@ class Service:
         (propagated after :meth:`stop`). ``report`` gets the rows every ``stats_every`` seconds,
         ``event`` one line per state change. Returns why it ended: ``duration`` or ``cameras``.
         Stops the cameras before returning or raising.
+
+        ``duration`` counts from when every camera has started (left ``starting``: loading its
+        model, waiting for resources), at the latest from :data:`START_ALLOWANCE` s after start.
         """
-        deadline = None if duration is None else time.time() + duration
+        deadline = None
         next_report = time.time() + stats_every
         last_states: dict[str, tuple] = {}
         why = "cameras"
@@ -332,6 +354,9 @@ class Service:
                         write_json(stats_json, self.snapshot())
                 if all(r["state"] in ("failed", "ended") for r in rows):
                     break
+                if duration is not None and deadline is None and (
+                        all(r["state"] != "starting" for r in rows) or now - self.started_at > START_ALLOWANCE):
+                    deadline = now + duration
                 if deadline is not None and now >= deadline:
                     why = "duration"
                     break
@@ -356,8 +381,10 @@ def _event_line(row: dict, before: tuple) -> str:
 
 
 def _ray_error_line(exc: BaseException) -> str:
+    """Ray's actor errors as one short line (without its ``ray::...(pid=..., ip=...)`` details)."""
     text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
+    line = text[0] if text else type(exc).__name__
+    return line.split(", ray::")[0].split(" ray::")[0][:200]
 
 
 def write_json(path: str, data: dict) -> None:
