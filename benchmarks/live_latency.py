@@ -76,6 +76,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--model", default="curve")
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=True,
+                    help="temporal smoothing + denoising, as `vidlle enhance` does for live sources")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = ap.parse_args()
 
@@ -85,7 +87,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from vidlle.api import Enhancer
 
-    enhancer = Enhancer(args.model, backend=args.backend)
+    enhancer = Enhancer(args.model, backend=args.backend, temporal=args.temporal)
     w, h = (int(v) for v in args.size.split("x"))
     enhancer.enhance(np.zeros((h, w, 3), np.uint8))  # load and warm up before the clock starts
     print(f"live latency: testsrc {args.size} @ {args.fps:g} fps, {args.seconds:g} s, {enhancer.describe()}")

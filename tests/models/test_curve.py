@@ -53,3 +53,13 @@ def test_registry_errors(tmp_path):
         load_model("curve", bad)
     with pytest.raises(ModelError, match="not found"):
         load_model("curve", tmp_path / "missing.pt")
+
+
+def test_corrupt_weights_file_is_one_clear_model_error(tmp_path):
+    from vidlle.errors import ModelError
+    from vidlle.models import load_model
+
+    bad = tmp_path / "curve.pt"
+    bad.write_bytes(b"\x80\x04not a pickle at all")
+    with pytest.raises(ModelError, match="not a vidlle weights file"):
+        load_model("curve", bad)

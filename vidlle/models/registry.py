@@ -91,6 +91,9 @@ def load_model(name: str, weights: str | Path | None = None):
         raise ModelError(f"weights for model {name!r} not found at {path}")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling fails in many types; all mean "not a weights file"
+        raise ModelError(f"cannot read weights {path}: not a vidlle weights file ({type(exc).__name__})") from None
+    try:
         module, config = spec.build(blob["config"])
         module.load_state_dict(blob["state_dict"], strict=True)
     except (RuntimeError, KeyError, TypeError, OSError) as exc:
