@@ -77,7 +77,8 @@ class Entry:
         return (self.sidecar or {}).get("key", {})
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -149,7 +150,7 @@ class ArtifactCache:
             detail = ", ".join(f"{k}: {old.get(k)!r} -> {key.fields.get(k)!r}" for k in changed[:3])
             return f"stale ({detail or 'digest mismatch'})"
         try:
-            size, digest = path.stat().st_size, _sha256(path)
+            size, digest = path.stat().st_size, file_sha256(path)
         except OSError as exc:
             return f"unreadable ({exc})"
         if size != meta.get("size") or digest != meta.get("sha256"):
@@ -218,7 +219,7 @@ class ArtifactCache:
                 problem = "no readable sidecar"
             else:
                 try:
-                    if path.stat().st_size != meta.get("size") or _sha256(path) != meta.get("sha256"):
+                    if path.stat().st_size != meta.get("size") or file_sha256(path) != meta.get("sha256"):
                         problem = "corrupt (sha256 differs from its sidecar)"
                 except OSError as exc:
                     problem = f"unreadable ({exc})"

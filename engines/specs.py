@@ -14,13 +14,13 @@ not of the frame. The curve predictor sees the frame downscaled so its long side
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from engines.cache import file_sha256
 from vidlle.errors import ModelError
 
 Shape = tuple[int, int, int, int]
@@ -45,7 +45,7 @@ class ModelSource:
         path = spec.locate(weights) if spec is not None and spec.locate is not None else _registry_weights(model, weights)
         if not path.is_file():
             raise ModelError(f"weights for model {model!r} not found at {path}")
-        return cls(model, path.resolve(), _file_sha256(path))
+        return cls(model, path.resolve(), file_sha256(path))
 
 
 def _registry_weights(model: str, weights: str | Path | None) -> Path:
@@ -62,14 +62,6 @@ def load_predictor(source: ModelSource):
     from vidlle.models import load_model
 
     return load_model(source.model, source.weights)
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

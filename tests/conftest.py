@@ -27,6 +27,18 @@ def private_cache(session_cache, monkeypatch):
     return session_cache
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One torch CPU thread for the test: the CI machines are small and shared, and one thread keeps
+    model-heavy tests predictable."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def pytest_collection_modifyitems(config, items):
     slow_ok = os.environ.get("VIDLLE_SLOW") == "1"
     try:

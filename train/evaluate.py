@@ -31,7 +31,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -127,11 +127,6 @@ class Sample:
     key: str
     image: np.ndarray
     ref: np.ndarray | None = None
-
-
-@dataclass
-class Scores:
-    rows: dict = field(default_factory=dict)  # (method, set) -> list of per-image dicts
 
 
 def load_sets(root: Path, sets: list[str], limit: int | None) -> list[Sample]:
@@ -249,9 +244,6 @@ def main(argv=None) -> int:
                          "(rows are listed first; images and seeds must match)")
     args = ap.parse_args(argv)
 
-    import torch
-
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     methods = [parse_method(m) for m in args.method]
     sets = [s for s in args.sets.split(",") if s]
     samples = load_sets(args.lowlight, sets, args.limit)

@@ -37,14 +37,7 @@ needs_weights = pytest.mark.skipif(
     not (CITY.is_file() and PASCAL.is_file()), reason=f"ESPNetv2 weights not in {WEIGHTS}")
 needs_photos = pytest.mark.skipif(not PHOTOS.is_dir(), reason=f"photographs not in {PHOTOS}")
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The CI machines are small and shared; one thread keeps the timings predictable.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -22,13 +22,7 @@ from vidlle.models.skf import (
     predictor_size,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _perturbed(seed: int = 0, config: SKFConfig = SKFConfig()) -> SKFStudent:

@@ -36,13 +36,7 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CITY = SHARED / "weights" / "espnetv2" / "espnetv2_s_2.0_city_1024x512.pth"
 needs_weights = pytest.mark.skipif(not CITY.is_file(), reason=f"ESPNetv2 weights not at {CITY}")
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _three_class_masks(h: int = 12, w: int = 12) -> torch.Tensor:

@@ -59,6 +59,14 @@ def even_padding(pix_fmt: str, height: int, width: int) -> tuple[int, int]:
     return (-height) % sub_h, (-width) % sub_w
 
 
+def check_encoder(codec: str) -> None:
+    """Raise EncodeError unless this FFmpeg build has an encoder named ``codec``."""
+    try:
+        av.Codec(codec, "w")
+    except (av.FFmpegError, ValueError):
+        raise EncodeError(f"unknown video encoder {codec!r}") from None
+
+
 def video_frame(frame: Frame, pad: tuple[int, int], index: int) -> "av.VideoFrame":
     """PyAV frame for ``frame``: edge-padded by ``pad`` (rows, cols) for 4:2:0; its own pts, or
     ``index`` when it has none (images)."""
@@ -95,10 +103,7 @@ class VideoFileSink:
 
     def open(self, info: StreamInfo) -> None:
         cfg = self.config
-        try:
-            av.Codec(cfg.codec, "w")
-        except (av.FFmpegError, ValueError):
-            raise EncodeError(f"unknown video encoder {cfg.codec!r}") from None
+        check_encoder(cfg.codec)
         try:
             out = self._out = av.open(str(self.tmp), "w")
         except av.FFmpegError as exc:
@@ -276,10 +281,7 @@ class RtspPublishSink:
         from vidlle.io.live import Pacer
 
         cfg = self.config
-        try:
-            av.Codec(cfg.codec, "w")
-        except (av.FFmpegError, ValueError):
-            raise EncodeError(f"unknown video encoder {cfg.codec!r}") from None
+        check_encoder(cfg.codec)
         rate = info.rate or Fraction(25)
         try:
             out = self._out = av.open(self.url, "w", format="rtsp", timeout=self.timeout,
