@@ -235,7 +235,7 @@ def verify_onnx(onnx: bytes | str | Path, source: ModelSource, frames: Sequence[
     finally:
         torch.set_num_threads(threads)
     tol = TOLERANCE[precision] if tolerance is None else tolerance
-    report = spec.check(frames, ref, out, config, tolerance=tol)
+    report = spec.check(frames, ref, out, module, config, tolerance=tol)
     report["batch2_max_abs"] = float(np.abs(ref2 - out2).max())
     report["precision"] = precision
     return report

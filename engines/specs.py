@@ -2,7 +2,7 @@
 
 A :class:`PredictorSpec` per registry model says what the predictor's input is for a frame of
 a given size, the range of inputs it can ever be given (which bounds the TensorRT profiles),
-and how to judge an exported copy against torch (:func:`check_curve`: the uint8 output of the
+and how to judge an exported copy against torch (:func:`check_params`: the uint8 output of the
 full enhance path). Adding a model to the engines (the segmenter, the SKF student) is one entry
 in ``_SPECS``; nothing else in ``engines/`` names a model.
 
@@ -106,7 +106,8 @@ class PredictorSpec:
     output_axes: output name -> {axis: dim name} of dynamic output axes.
     input_hw: (config, frame height, frame width) -> predictor input (h, w).
     input_range: config -> ((h_min, w_min), (h_max, w_max)) over every frame size.
-    check: (frames, reference outputs, tested outputs, config, tolerance) -> metrics with ``ok``.
+    check: (frames, reference outputs, tested outputs, torch module, config, tolerance) -> metrics
+        with ``ok``.
     max_batch: default largest batch of an engine profile.
     dynamic_hw: export height/width as dynamic axes (False: fixed-size graph, batch still dynamic).
     verify_frames: how many :func:`sample_frames` verification uses by default.
@@ -176,20 +177,22 @@ def _curve_input_range(config) -> tuple[tuple[int, int], tuple[int, int]]:
     return (1, 1), (config.predict_size, config.predict_size)
 
 
-def check_curve(frames: Sequence[np.ndarray], ref: Sequence[np.ndarray], out: Sequence[np.ndarray], config,
-                tolerance: int = 1) -> dict:
-    """Compare two predictors through the full enhance path (the shared LUT apply step).
+def check_params(frames: Sequence[np.ndarray], ref: Sequence[np.ndarray], out: Sequence[np.ndarray], module,
+                 config, tolerance: int = 1) -> dict:
+    """Compare two parameter predictors through the full enhance path (the shared LUT apply step
+    with ``module``'s tone table: the curve model's or the SKF student's curves).
 
-    ref/out: per frame, the predicted (3, h, w) curve maps. ``ok`` when every uint8 output pixel
-    is within ``tolerance`` levels.
+    ref/out: per frame, the predicted (3, h, w) maps. ``ok`` when every uint8 output pixel is
+    within ``tolerance`` levels.
     """
-    from vidlle.apply import apply_curve_map
+    from vidlle.apply import apply_params
 
+    tone = module.tone()
     param_diff, out_diff, changed = 0.0, 0, 0
     for frame, a, b in zip(frames, ref, out):
         param_diff = max(param_diff, float(np.abs(a.astype(np.float32) - b.astype(np.float32)).max()))
-        ea = apply_curve_map(frame, a, config.steps).astype(np.int16)
-        eb = apply_curve_map(frame, b, config.steps).astype(np.int16)
+        ea = apply_params(frame, a, tone).astype(np.int16)
+        eb = apply_params(frame, b, tone).astype(np.int16)
         d = np.abs(ea - eb)
         out_diff = max(out_diff, int(d.max()))
         changed += int(np.count_nonzero(d))
@@ -230,8 +233,8 @@ def _segment_load(weights: Path):
     return module, module.config
 
 
-def check_segment(frames: Sequence[np.ndarray], ref: Sequence[np.ndarray], out: Sequence[np.ndarray], config,
-                  tolerance: int = 1) -> dict:
+def check_segment(frames: Sequence[np.ndarray], ref: Sequence[np.ndarray], out: Sequence[np.ndarray], module,
+                  config, tolerance: int = 1) -> dict:
     """Compare segmenter logits: max abs difference and argmax label agreement.
 
     ``ok`` when at most ``tolerance`` per mille of the labels differ (ties between classes).
@@ -247,7 +250,10 @@ def check_segment(frames: Sequence[np.ndarray], ref: Sequence[np.ndarray], out: 
 
 
 _SPECS: dict[str, PredictorSpec] = {
-    "curve": PredictorSpec(model="curve", input_hw=_curve_input_hw, input_range=_curve_input_range, check=check_curve),
+    "curve": PredictorSpec(model="curve", input_hw=_curve_input_hw, input_range=_curve_input_range, check=check_params),
+    # The SKF student sees the frame as the curve model does (long side predict_size) and its
+    # output is the same kind of map; only the tone table differs.
+    "skf": PredictorSpec(model="skf", input_hw=_curve_input_hw, input_range=_curve_input_range, check=check_params),
     "segment": PredictorSpec(model="segment", input_hw=_segment_input_hw, input_range=_segment_input_range,
                              check=check_segment, output_names=("logits",), output_axes={"logits": {0: "batch"}},
                              max_batch=8, dynamic_hw=False, verify_frames=3, locate=_segment_locate,

@@ -175,7 +175,7 @@ def verify_engine(trt, plan: bytes, source: ModelSource, precision: str, device:
             ref.append((r[0] if isinstance(r, (tuple, list)) else r)[0].numpy())
             out.append(runner.run(torch.from_numpy(x).to(dev)).float()[0].cpu().numpy())
             used.append(frame)
-    return spec.check(used, ref, out, config, tolerance=TOLERANCE[precision])
+    return spec.check(used, ref, out, module, config, tolerance=TOLERANCE[precision])
 
 
 def matching_engines(entries: Sequence[Entry], source: ModelSource, precision: str, trt_version: str,

@@ -6,9 +6,10 @@ from vidlle.errors import BackendError, FrameError
 from vidlle.io.synth import night_frame
 
 
-@pytest.fixture(scope="module")
-def enhancer():
-    return Enhancer("curve")
+@pytest.fixture(scope="module", params=["curve", "skf"])
+def enhancer(request):
+    """Both shipped models through the same API (the SKF student shares the apply step)."""
+    return Enhancer(request.param)
 
 
 def test_enhance_brightens_a_dark_frame(enhancer):
@@ -48,3 +49,10 @@ def test_unknown_backend_and_fp16_on_cpu_are_clear_errors():
         Enhancer("curve", backend="nope")
     with pytest.raises(BackendError, match="fp16"):
         Enhancer("curve", backend="torch", precision="fp16")
+
+
+def test_skf_student_uses_its_own_per_channel_curves():
+    curve, skf = Enhancer("curve"), Enhancer("skf")
+    assert curve.tone.channels == 1 and skf.tone.channels == 3
+    dark = night_frame(5, 120, 200, np.random.default_rng(3))
+    assert not np.array_equal(curve.enhance(dark), skf.enhance(dark))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidlle.apply import apply_curve_map, curve_table
+from vidlle.apply import ToneTable, apply_curve_map, apply_params, curve_table, curve_tone
 from vidlle.errors import FrameError
 from vidlle.models.curve import apply_curve
 
@@ -52,3 +52,29 @@ def test_bad_frames_are_rejected():
         apply_curve_map(np.zeros((4, 4), np.uint8), np.zeros((3, 1, 1), np.float32), 8)
     with pytest.raises(FrameError):
         apply_curve_map(np.zeros((4, 4, 3), np.float32), np.zeros((3, 1, 1), np.float32), 8)
+
+
+def test_tone_table_shapes_and_validation():
+    shared = curve_tone(8)
+    assert shared.channels == 1 and shared.table.shape == (4096, 256) and not shared.table.flags.writeable
+    per = ToneTable.from_array(np.stack([curve_table(8, 64)] * 3))
+    assert per.channels == 3 and per.rows == 64 and per.table.shape == (192, 256)
+    with pytest.raises(ValueError, match="uint8"):
+        ToneTable.from_array(np.zeros((4, 256), np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        ToneTable.from_array(np.zeros((4, 255), np.uint8))
+    with pytest.raises(ValueError, match="remap"):
+        ToneTable.from_array(np.zeros((3, 12000, 256), np.uint8))
+
+
+def test_per_channel_tables_use_each_channels_own_curve():
+    # three different curve families (1, 4 and 8 steps): channel c must follow table c exactly
+    tables = np.stack([curve_table(1, 256), curve_table(4, 256), curve_table(8, 256)])
+    tone = ToneTable.from_array(tables)
+    rng = np.random.default_rng(2)
+    frame = rng.integers(0, 256, (31, 47, 3), dtype=np.uint8)
+    params = np.full((3, 1, 1), -0.5, np.float32)  # constant map: one table row per channel
+    row = round((-0.5 + 1) * 255 / 2)
+    out = apply_params(frame, params, tone)
+    for c in range(3):
+        assert np.array_equal(out[..., c], tables[c, row][frame[..., c]])

@@ -252,18 +252,19 @@ def test_ctrl_c_finalises_cleanly(tmp_path):
 
 # -- engines and backends (issue 6) -----------------------------------------------------------
 
-def test_enhance_with_onnxruntime_backend_end_to_end(clips, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("model", ["curve", "skf"])
+def test_enhance_with_onnxruntime_backend_end_to_end(model, clips, tmp_path, capsys, monkeypatch):
     pytest.importorskip("onnxruntime")
     monkeypatch.setenv("VIDLLE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "ort.mp4"
-    code, err = run(capsys, "enhance", clips["mute"], out, "--backend", "onnxruntime")
+    code, err = run(capsys, "enhance", clips["mute"], out, "--backend", "onnxruntime", "--model", model)
     assert code == 0, err
-    assert "backend onnxruntime (cpu, fp32, CPUExecutionProvider)" in err.strip().splitlines()[-1]
+    assert f"model {model}, backend onnxruntime (cpu, fp32, CPUExecutionProvider)" in err.strip().splitlines()[-1]
     _, frames, _ = decode_video(out)
     _, ref, _ = decode_video(clips["mute"])
     assert len(frames) == len(ref) == 5 and np.mean(frames) > 2.5 * np.mean(ref)
-    assert list((tmp_path / "cache" / "engines").glob("curve-*-fp32-opset17.onnx"))
-    code, err = run(capsys, "enhance", clips["mute"], tmp_path / "auto.mp4")
+    assert list((tmp_path / "cache" / "engines").glob(f"{model}-*-fp32-opset17.onnx"))
+    code, err = run(capsys, "enhance", clips["mute"], tmp_path / "auto.mp4", "--model", model)
     assert code == 0 and "chosen by auto" in err.strip().splitlines()[-1]
 
 

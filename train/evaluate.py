@@ -102,6 +102,18 @@ def _folder(arg: str) -> Method:
     return lookup
 
 
+def _skf(arg: str) -> Method:
+    from train.skf.evaluate_method import skf_method
+
+    return skf_method(arg)
+
+
+def _skf_teacher(arg: str) -> Method:
+    from train.skf.evaluate_method import skf_teacher_method
+
+    return skf_teacher_method(arg)
+
+
 METHOD_KINDS: dict[str, Callable[[str], Method]] = {
     "input": lambda arg: (lambda image, key: image),
     "curve": _curve,
@@ -109,6 +121,8 @@ METHOD_KINDS: dict[str, Callable[[str], Method]] = {
     "gamma": lambda arg: (lambda image, key: adaptive_gamma(image)),
     "clahe": lambda arg: (lambda image, key: clahe(image)),
     "dir": _folder,
+    "skf": _skf,
+    "skf-teacher": _skf_teacher,
 }
 
 
@@ -183,10 +197,12 @@ def markdown(summary: dict, sets: list[str], command: str) -> str:
         return "–" if not np.isfinite(v) else f"{v:.{digits}f}"
 
     methods = list(summary)
-    lines = [f"Command: `{command}`", "", "### NIQE (lower is better) on the real low-light sets", "",
-             "| method | " + " | ".join(sets) + " | mean | brightness | noise σ (gain) | ms/img |",
-             "|---" * (len(sets) + 5) + "|"]
-    for m in methods:
+    lines = [f"Command: `{command}`"]
+    if sets:
+        lines += ["", "### NIQE (lower is better) on the real low-light sets", "",
+                  "| method | " + " | ".join(sets) + " | mean | brightness | noise σ (gain) | ms/img |",
+                  "|---" * (len(sets) + 5) + "|"]
+    for m in methods if sets else ():
         per = summary[m]
         real = [per[s] for s in sets if s in per]
         niqe_vals = [per[s]["niqe"] for s in sets if s in per]

@@ -5,8 +5,9 @@
     bright = enh.enhance(dark)              # (H, W, 3) uint8 RGB -> same shape and dtype
     brights = enh.enhance_batch([a, b, c])  # frames may differ in size
 
-The model predicts low-resolution curve parameters from a downscaled copy of each frame; the
-shared fast apply step (:mod:`vidlle.apply`) enhances the full-resolution frame with them.
+The model (``curve`` or ``skf``) predicts a low-resolution parameter map from a downscaled copy
+of each frame; the shared fast apply step (:mod:`vidlle.apply`, with the model's tabulated
+curves) enhances the full-resolution frame with it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from vidlle.apply import apply_curve_map, check_frame
+from vidlle.apply import apply_params, check_frame
 from vidlle.backends import create_backend, model_source
 from vidlle.frames import Frame
 from vidlle.models import get_spec, load_model
@@ -54,6 +55,8 @@ class Enhancer:
         self.overlay = overlay  # e.g. vidlle.overlay.SegmentationOverlay; drawn on the final picture
         self.spec = get_spec(model)
         module, self.model_config = load_model(model, weights)
+        self.module = module  # torch predictor + reference apply (the GPU-resident benchmark uses it)
+        self.tone = module.tone()  # tabulated curves of the fast apply step
         self.backend = create_backend(backend, module, device=device, precision=precision,
                                       source=model_source(model, weights))
 
@@ -98,8 +101,7 @@ class Enhancer:
         if not frames:
             return []
         params = self.predict_params(frames)
-        steps = self.model_config.steps
-        out = [apply_curve_map(f, p, steps) for f, p in zip(frames, params)]
+        out = [apply_params(f, p, self.tone) for f, p in zip(frames, params)]
         if self.temporal:
             out = [self.temporal.denoise(o) for o in out]
         if self.overlay is not None:

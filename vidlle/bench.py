@@ -61,7 +61,7 @@ def _measure(cmd: list[str], stats_file: Path | None) -> dict:
     return stats
 
 
-def run_pipeline_bench(sizes: list[str], seconds: float, repeat: int) -> list[dict]:
+def run_pipeline_bench(sizes: list[str], seconds: float, repeat: int, model: str = "curve") -> list[dict]:
     from vidlle.io.synth import write_dark_clip
 
     rows = []
@@ -81,7 +81,7 @@ def run_pipeline_bench(sizes: list[str], seconds: float, repeat: int) -> list[di
                 bares.append(_measure([sys.executable, "-m", "vidlle.bench", "bare", str(src), str(tmp / "bare.mp4")], None))
                 stats_file = tmp / "stats.json"
                 vids.append(_measure([sys.executable, "-m", "vidlle", "enhance", str(src), str(tmp / "vidlle.mp4"), "-y",
-                                      "--quiet", "--codec", ENCODER["codec"], "--crf", ENCODER["crf"],
+                                      "--quiet", "--model", model, "--codec", ENCODER["codec"], "--crf", ENCODER["crf"],
                                       "--preset", ENCODER["preset"], "--stats-json", str(stats_file)], stats_file))
                 print(f"bench: {name} run {i + 1}/{repeat}: bare {bares[-1]['steady_fps']:.1f} fps, "
                       f"vidlle {vids[-1]['steady_fps']:.1f} fps", file=sys.stderr, flush=True)
@@ -92,7 +92,7 @@ def run_pipeline_bench(sizes: list[str], seconds: float, repeat: int) -> list[di
             best_bare, best_vid, same = (max(runs, key=lambda r: r["steady_fps"]) for runs in (bares, vids, sames))
             rows.append({"size": name, "frames": frames, "bare": best_bare, "vidlle": best_vid, "bare_enhanced": same,
                          "ratio": best_vid["steady_fps"] / best_bare["steady_fps"]})
-    print(f"\ncpu cores: {os.cpu_count()}; encoder {ENCODER['codec']} {ENCODER['preset']} crf {ENCODER['crf']}; "
+    print(f"\nmodel {model}; cpu cores: {os.cpu_count()}; encoder {ENCODER['codec']} {ENCODER['preset']} crf {ENCODER['crf']}; "
           f"best of {repeat} runs each")
     print("| size | frames | bare PyAV fps | vidlle fps | ratio | target | bare start-up | vidlle start-up "
           "| bare fps on enhanced content | vidlle / that |")
@@ -176,7 +176,6 @@ def resident_rows(model: str, sizes: list[str], device: str, batch: int, seconds
 
     from engines.specs import get_export_spec
     from vidlle.api import Enhancer
-    from vidlle.models.curve import apply_curve
 
     dev = torch.device(device)
     cuda = dev.type == "cuda"
@@ -184,11 +183,12 @@ def resident_rows(model: str, sizes: list[str], device: str, batch: int, seconds
     for backend, precision in configs:
         enh = Enhancer(model, backend=backend, device=device, precision=precision)
         dtype = torch.float16 if precision == "fp16" else torch.float32
-        steps = enh.model_config.steps
+        module = enh.module.to(dev)
 
         def apply(frames_u8, r):
             x = frames_u8.to(dtype) * (1.0 / 255.0)
-            return (apply_curve(x, r.to(dtype), steps) * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+            with torch.no_grad():
+                return (module.apply(x, r.to(dtype)) * 255.0).round_().clamp_(0, 255).to(torch.uint8)
 
         fused = apply
         if cuda:

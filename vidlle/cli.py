@@ -296,7 +296,8 @@ def info():
         spec = get_spec(name)
         if spec.weights_path.is_file():
             record = spec.training_record() or {}
-            trained = f", trained {record.get('iters', '?')} iters on {record.get('images', '?')} images" if record else ""
+            images = record.get("images", record.get("train_images", "?"))
+            trained = f", trained {record.get('iters', '?')} iters on {images} images" if record else ""
             weights = f"{spec.weights_path} (sha256 {spec.weights_sha256()[:12]}{trained})"
         else:
             weights = "weights missing"
@@ -444,7 +445,7 @@ def serve(config, address, engine, stats_every, stats_json, duration, check, qui
 @click.option("--repeat", type=click.IntRange(1, 10), default=2, show_default=True, help="Runs per measurement (best kept).")
 @click.option("--models", "models_only", is_flag=True,
               help="Model-only fps of every backend instead (CPU; GPU-resident frames when CUDA is present).")
-@click.option("--model", default="curve", show_default=True, help="Model for --models.")
+@click.option("--model", default="curve", show_default=True, help="Model to enhance with (curve, skf).")
 @click.option("--batch", type=click.IntRange(1, 256), default=8, show_default=True, help="GPU batch for --models.")
 def bench(sizes, seconds, repeat, models_only, model, batch):
     """Throughput: bare PyAV transcode vs `vidlle enhance` on the same clip, and their ratio."""
@@ -456,11 +457,11 @@ def bench(sizes, seconds, repeat, models_only, model, batch):
         return
     from vidlle.bench import run_pipeline_bench
 
-    run_pipeline_bench(size_list or ["720p", "1080p"], seconds or 8.0, repeat)
+    run_pipeline_bench(size_list or ["720p", "1080p"], seconds or 8.0, repeat, model=model)
 
 
 @cli.command("build-engine")
-@click.option("--model", default="curve", show_default=True, help="curve, or segment (ESPNetv2).")
+@click.option("--model", default="curve", show_default=True, help="curve, skf, or segment (ESPNetv2).")
 @click.option("--weights", type=click.Path(dir_okay=False),
               help="Weights file instead of the shipped one (segment: as --seg-weights / $VIDLLE_SEG_WEIGHTS).")
 @click.option("--precision", type=click.Choice(["fp16", "fp32"]), default="fp16", show_default=True)

@@ -175,3 +175,10 @@ def test_segmenter_exports_at_its_fixed_size_and_matches_torch(tmp_path):
     graph = onnx.load(str(path)).graph
     assert [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == ["batch", 3, 384, 384]
     assert "MatMul" in {n.op_type for n in graph.node}  # adaptive pooling, as constant matrices
+
+
+@pytest.mark.parametrize("precision,tolerance", [("fp32", 1), ("fp16", 2)])
+def test_skf_student_exports_and_matches_torch_through_its_own_curves(precision, tolerance):
+    source = ModelSource.resolve("skf")
+    report = verify_onnx(export_onnx(source, precision), source, precision=precision)
+    assert report["ok"] and report["output_max_abs"] <= tolerance, report

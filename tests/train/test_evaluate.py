@@ -68,3 +68,11 @@ def test_published_layout_loads_strictly_and_applies_curve(tmp_path):
 @pytest.mark.parametrize("spec,label", [("gamma", "gamma"), ("mine=clahe", "mine"), ("x=dir:/tmp/a=b", "x")])
 def test_method_specs(spec, label):
     assert evaluate.parse_method(spec)[0] == label
+
+
+def test_pairs_only_table_has_no_empty_niqe_section():
+    pairs = {"psnr": 20.0, "ssim": 0.7, "da": 1.0, "db": 2.0, "brightness": 0.4, "noise_sigma": 3.0,
+             "noise_gain": 1.5, "ms": 4.0}
+    text = evaluate.markdown({"skf": {"pairs": pairs}}, [], "python -m train.evaluate --sets ''")
+    assert "NIQE" not in text
+    assert "| skf | 20.00 | 0.700 | 1.00 | 2.00 | 0.400 | 3.00 (1.50×) | 4.0 |" in text

@@ -321,12 +321,8 @@ def test_teacher_student_ablations_export_and_evaluate(image_dir, tmp_path, monk
     from train.skf import evaluate_method as E
     from train.skf import student as S
     from train.skf import teacher as T
-    from train.skf.evaluate_method import (
-        StudentEnhancer,
-        apply_bank_map,
-        skf_method,
-        skf_teacher_method,
-    )
+    from train.skf.evaluate_method import StudentEnhancer, skf_method, skf_teacher_method
+    from vidlle.apply import apply_params
     from vidlle.models.skf import SKFConfig, SKFStudent
 
     monkeypatch.setenv("VIDLLE_SEG_WEIGHTS", str(CITY))
@@ -388,7 +384,7 @@ def test_teacher_student_ablations_export_and_evaluate(image_dir, tmp_path, monk
     assert out.shape == image.shape and out.dtype == np.uint8
     enh = StudentEnhancer(weights)
     assert enh.predict(image).shape == (3, 13, 16)  # long side 16 (--predict-size)
-    assert np.array_equal(out, apply_bank_map(image, enh.predict(image), student.table()))
+    assert np.array_equal(out, apply_params(image, enh.predict(image), student.tone()))
     t_out = skf_teacher_method(str(t_run / "last.pt"))(image, "pairs/a.png")
     assert t_out.shape == image.shape and t_out.dtype == np.uint8
 
@@ -404,14 +400,14 @@ def test_teacher_student_ablations_export_and_evaluate(image_dir, tmp_path, monk
 
 
 def test_fast_apply_matches_reference_on_normal_and_very_wide_frames():
-    from train.skf.evaluate_method import apply_bank_map
+    from vidlle.apply import apply_params
     from vidlle.models.skf import SKFStudent, apply_bank
 
     torch.manual_seed(0)
     m = SKFStudent()
     with torch.no_grad():
         m.bank_logits.add_(torch.randn_like(m.bank_logits))
-    table = m.table()
+    tone = m.tone()
     rng = np.random.default_rng(0)
     for h, w in [(97, 161), (2, 2), (3, 11000)]:  # the last takes the per-channel remap path
         frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
@@ -419,5 +415,5 @@ def test_fast_apply_matches_reference_on_normal_and_very_wide_frames():
         with torch.no_grad():
             ref = apply_bank(torch.from_numpy(frame.transpose(2, 0, 1) / 255.0).float()[None], s[None], m.bank())
         ref8 = np.rint(ref[0].numpy().transpose(1, 2, 0) * 255).astype(np.int16)
-        got = apply_bank_map(frame, s.numpy(), table).astype(np.int16)
+        got = apply_params(frame, s.numpy(), tone).astype(np.int16)
         assert np.abs(got - ref8).max() <= 1

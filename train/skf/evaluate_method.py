@@ -2,19 +2,12 @@
 
 * ``skf_method(PATH)`` — the student (exported ``{config, state_dict}`` file or a training
   ``last.pt``) through the inference path: INTER_AREA downscale to the predictor size, torch
-  predictor (one thread), fast LUT apply of the tabulated bank (:func:`apply_bank_map`).
+  predictor, the shipped fast LUT apply of the tabulated bank (:func:`vidlle.apply.apply_params`).
 * ``skf_teacher_method(PATH)`` — a teacher checkpoint at full resolution (with its ESPNetv2
   prior when semantic; ``VIDLLE_SEG_WEIGHTS`` or the cache dir locate the weights).
 
-Both return ``method(image (H, W, 3) uint8 RGB, key) -> (H, W, 3) uint8 RGB``. To register them
-in the harness, ``METHOD_KINDS`` in ``train/evaluate.py`` gets::
-
-    "skf": lambda arg: __import__("train.skf.evaluate_method", fromlist=["x"]).skf_method(arg),
-    "skf-teacher": lambda arg: __import__("train.skf.evaluate_method", fromlist=["x"]).skf_teacher_method(arg),
-
-:func:`apply_bank_map` is the proposed fast apply for ``vidlle/apply.py``: the curve model's
-``cv2.remap`` LUT path with the student's table instead of ``curve_table(steps)`` and a row
-offset per channel (one remap for all three channels).
+Both return ``method(image (H, W, 3) uint8 RGB, key) -> (H, W, 3) uint8 RGB``; the harness
+(``train/evaluate.py``) registers them as the ``skf`` and ``skf-teacher`` method kinds.
 
 The semantic ablation is judged by per-class colour-histogram distance as well as PSNR; the
 harness has no such metric, so this module's CLI computes both on synthetic pairs::
@@ -22,7 +15,7 @@ harness has no such metric, so this module's CLI computes both on synthetic pair
     python -m train.skf.evaluate_method --pairs runs/skf_holdout --out runs/eval_skf_sch.json \
         --method skf=skf:runs/skf.pt --method plainT=skf:runs/skf_plainT.pt --method curve
 
-(``--method`` as in ``train.evaluate``, plus the ``skf`` and ``skf-teacher`` kinds.)
+(``--method`` as in ``train.evaluate``.)
 """
 
 from __future__ import annotations
@@ -36,52 +29,8 @@ import cv2
 import numpy as np
 import torch
 
+from vidlle.apply import ToneTable, apply_params
 from vidlle.models.skf import TABLE_ROWS, predictor_size
-
-_REMAP_MAX = 32000  # cv2.remap addresses map coordinates with 16-bit integers
-
-
-def stacked_table(table: np.ndarray) -> np.ndarray:
-    """(3, rows, 256) per-channel tables -> (3 * rows, 256), channel c at rows c*rows.."""
-    c, rows, levels = table.shape
-    return np.ascontiguousarray(table.reshape(c * rows, levels))
-
-
-def apply_bank_map(frame: np.ndarray, params: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Fast full-resolution apply of the student's selector map with its tabulated bank.
-
-    frame: (H, W, 3) uint8 RGB. params: (3, h, w) float32 in [-1, 1]. table: (3, rows, 256)
-    uint8 (:meth:`vidlle.models.skf.SKFStudent.table`). Returns (H, W, 3) uint8, within 1 level
-    of the reference :func:`vidlle.models.skf.apply_bank` (rounded).
-    """
-    height, width = frame.shape[:2]
-    channels, rows, _ = table.shape
-    stacked = stacked_table(table)
-    # s -> table row plus the channel's row offset, at low resolution: the map is affine in s,
-    # so it commutes with bilinear resizing and the full-resolution map needs no extra pass.
-    r = (np.asarray(params, np.float32).transpose(1, 2, 0) + 1.0) * ((rows - 1) / 2.0)
-    r = r + np.arange(channels, dtype=np.float32) * rows
-    if r.shape[:2] != (height, width):
-        r = cv2.resize(r, (width, height), interpolation=cv2.INTER_LINEAR)
-    r = r.reshape(height, width, channels)
-    out = np.empty_like(frame)
-    if width * 3 < _REMAP_MAX:
-        levels = frame.reshape(height, width * 3)
-        rr = r.reshape(height, width * 3)
-        dst = out.reshape(height, width * 3)
-        for y0 in range(0, height, _REMAP_MAX):
-            y1 = min(height, y0 + _REMAP_MAX)
-            dst[y0:y1] = cv2.remap(stacked, levels[y0:y1].astype(np.float32), np.ascontiguousarray(rr[y0:y1]),
-                                   interpolation=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-    else:
-        for c in range(channels):
-            for y0 in range(0, height, _REMAP_MAX):
-                y1 = min(height, y0 + _REMAP_MAX)
-                out[y0:y1, :, c] = cv2.remap(stacked, frame[y0:y1, :, c].astype(np.float32),
-                                             np.ascontiguousarray(r[y0:y1, :, c]),
-                                             interpolation=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-    return out
-
 
 class StudentEnhancer:
     """The student on uint8 frames: predictor in torch (CPU), bank tabulated once, LUT apply."""
@@ -91,7 +40,7 @@ class StudentEnhancer:
 
         self.student = load_student(path)
         self.config = self.student.config
-        self.table = self.student.table(rows)
+        self.tone = ToneTable.from_array(self.student.table(rows))
 
     def predict(self, frame: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 -> (3, h, w) float32 selector map at the predictor size."""
@@ -102,7 +51,7 @@ class StudentEnhancer:
             return self.student(x)[0].numpy()
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        return apply_bank_map(frame, self.predict(frame), self.table)
+        return apply_params(frame, self.predict(frame), self.tone)
 
 
 def skf_method(arg: str):
@@ -133,20 +82,6 @@ def skf_teacher_method(arg: str):
 # ----------------------------------------------------------------------------------------------
 # Per-class SCH distance + PSNR on synthetic pairs
 # ----------------------------------------------------------------------------------------------
-
-KINDS = {"skf": skf_method, "skf-teacher": skf_teacher_method}
-
-
-def parse_method(spec: str):
-    """``LABEL=KIND[:ARG]`` with the SKF kinds first, then ``train.evaluate``'s kinds."""
-    label, _, rest = spec.partition("=") if "=" in spec.split(":", 1)[0] else ("", "", spec)
-    kind, _, arg = rest.partition(":")
-    if kind in KINDS:
-        return label or kind, KINDS[kind](arg)
-    from train import evaluate
-
-    return evaluate.parse_method(spec)
-
 
 def class_sch(out: np.ndarray, ref: np.ndarray, prior, bins: int = 64, size: int = 512,
               min_fraction: float = 0.01) -> dict[int, float]:
@@ -179,6 +114,7 @@ def class_sch(out: np.ndarray, ref: np.ndarray, prior, bins: int = 64, size: int
 
 def main(argv=None) -> int:
     from train.data import list_images
+    from train.evaluate import parse_method
     from train.degrade import darken_seeded
     from train.skf.common import load_segmenter_prior
     from train.skf.data import PAIR_SEED, read_rgb

@@ -203,6 +203,8 @@ def main(argv=None) -> int:
         "distilled": not args.no_distill,
         "teacher": str(args.teacher) if args.teacher else None,
         "teacher_config": asdict(teacher.config) if teacher else None,
+        # how the teacher itself was trained (its losses, steps, data), kept with the student
+        "teacher_record": {k: v for k, v in teacher.info.items() if k != "segmenter_path"} if teacher else None,
         "data": [str(f) for f in folders],
         "train_images": len(train_files),
         "held_aside": len(held),

@@ -97,6 +97,16 @@ class CurveNet(nn.Module):
         x6 = F.relu(self.conv6(torch.cat([x2, x5], 1)))
         return torch.tanh(self.conv7(torch.cat([x1, x6], 1)))
 
+    def apply(self, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """Reference apply step (:func:`apply_curve` with this model's steps); differentiable."""
+        return apply_curve(x, r, self.config.steps)
+
+    def tone(self):
+        """The :class:`vidlle.apply.ToneTable` of the fast CPU apply (one table for R, G, B)."""
+        from vidlle.apply import curve_tone
+
+        return curve_tone(self.config.steps)
+
 
 def upsample_params(r: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear (half-pixel centres, as cv2.INTER_LINEAR) upsampling of (N, C, h, w) to ``size``."""

@@ -1,5 +1,9 @@
 """Explicit model registry: name -> network class, config and shipped weights.
 
+Every model is a *parameter predictor* (frame downscaled to ``config.predict_size`` -> (N, 3, h, w)
+map in [-1, 1]) with two apply methods: ``apply(x, params)`` (torch reference, differentiable) and
+``tone()`` (the :class:`vidlle.apply.ToneTable` of the fast CPU apply).
+
 Weights files are ``torch.save`` dicts ``{"config": {...}, "state_dict": {...}}`` stored in
 ``vidlle/models/weights/``; a JSON record next to each says how it was trained.
 """
@@ -52,6 +56,13 @@ def _build_curve(config: dict):
     return CurveNet(cfg), cfg
 
 
+def _build_skf(config: dict):
+    from vidlle.models.skf import SKFConfig, SKFStudent
+
+    cfg = SKFConfig(**config)
+    return SKFStudent(cfg), cfg
+
+
 _REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -60,6 +71,12 @@ _REGISTRY: dict[str, ModelSpec] = {
             description="zero-shot recurrent-curve enhancer (SGZ / Zero-DCE++ family)",
             build=_build_curve,
             weights="curve.pt",
+        ),
+        ModelSpec(
+            name="skf",
+            description="SKF student: learned per-channel curve bank, distilled from a semantic-aware teacher",
+            build=_build_skf,
+            weights="skf.pt",
         ),
     )
 }

@@ -28,9 +28,8 @@ same kind of table :mod:`vidlle.apply` builds for the curve model (``curve_table
 r grid, columns = input level). Stacking the three channel tables to (3 * rows, 256) and adding
 ``c * rows`` to channel c's row map, the existing ``cv2.remap`` path (bilinear upsampling of the
 row map + one nearest lookup with the pixel level as x) applies it in one call at the cost of the
-curve model's apply (prototype: ``train/skf/evaluate_method.py::apply_bank_map``, measured at
-the curve apply's speed; to move into :mod:`vidlle.apply`). With ``levels == 256`` every uint8
-input level is a knot, so the table is exact along the level axis.
+curve model's apply (:func:`vidlle.apply.apply_params` with :meth:`SKFStudent.tone`). With
+``levels == 256`` every uint8 input level is a knot, so the table is exact along the level axis.
 """
 
 from __future__ import annotations
@@ -196,6 +195,21 @@ class SKFStudent(nn.Module):
     def table(self, rows: int = TABLE_ROWS) -> np.ndarray:
         """(3, rows, levels) uint8: the bank tabulated for the fast LUT apply (see module doc)."""
         return bank_table(self.bank(), rows)
+
+    def apply(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """Reference apply step (:func:`apply_bank` with this student's bank); differentiable."""
+        return apply_bank(x, s, self.bank())
+
+    def tone(self):
+        """The :class:`vidlle.apply.ToneTable` of the fast CPU apply (one table per channel).
+
+        Needs ``levels == 256`` (one knot per uint8 level), as the shipped configuration has.
+        """
+        from vidlle.apply import ToneTable
+
+        if self.config.levels != 256:
+            raise ValueError(f"the fast apply needs a 256-level bank, this one has {self.config.levels}")
+        return ToneTable.from_array(self.table())
 
 
 def bank_table(bank: torch.Tensor, rows: int = TABLE_ROWS) -> np.ndarray:
