@@ -1,6 +1,6 @@
 """Temporal benchmark: flicker, static noise, ghosting and light-step settling, temporal on vs off.
 
-    python -m train.temporal_eval [--video ../shared/data/video/starlight_submillilux_montage.mp4]
+    python -m train.temporal_eval [--video ../shared/data/video/starlight_submillilux_montage.mp4] [--model skf]
 
 Clips:
 
@@ -67,14 +67,14 @@ def motion_masks(clean: list[np.ndarray], threshold: float) -> list[np.ndarray]:
     return masks
 
 
-def enhance_clip(frames, temporal: bool) -> list[np.ndarray]:
-    enh = Enhancer("curve", backend="torch", temporal=temporal)
+def enhance_clip(frames, temporal: bool, model: str = "curve") -> list[np.ndarray]:
+    enh = Enhancer(model, backend="torch", temporal=temporal)
     return [enh.enhance(f) for f in frames]
 
 
-def measure(frames, masks, light_step=None) -> dict:
-    per = enhance_clip(frames, temporal=False)
-    tem = enhance_clip(frames, temporal=True)
+def measure(frames, masks, light_step=None, model: str = "curve") -> dict:
+    per = enhance_clip(frames, temporal=False, model=model)
+    tem = enhance_clip(frames, temporal=True, model=model)
     still = [~m for m in masks]
     out = {}
     for name, outs in (("per-frame", per), ("temporal", tem)):
@@ -102,17 +102,19 @@ def main(argv=None) -> int:
     ap.add_argument("--video", type=Path, default=SHARED_VIDEO)
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default="curve", help="registry model (curve, skf)")
     args = ap.parse_args(argv)
+    model = args.model
 
     results = {}
     noisy, clean = street(args.frames, None, args.seed)
-    results["street"] = measure(noisy, motion_masks(clean, 2.0))
+    results["street"] = measure(noisy, motion_masks(clean, 2.0), model=model)
     noisy, clean = street(args.frames, 20, args.seed + 1)
-    results["light-step"] = measure(noisy, motion_masks(clean, 2.0), light_step=20)
+    results["light-step"] = measure(noisy, motion_masks(clean, 2.0), light_step=20, model=model)
     if args.video.exists():
         original = read_video(args.video)
         dark, params = darken_video(original, args.seed)
-        results["starlight"] = measure(list(dark), motion_masks(original, 12.0))
+        results["starlight"] = measure(list(dark), motion_masks(original, 12.0), model=model)
         print(f"starlight darkened with {params}", file=sys.stderr)
 
     lines = ["| clip | flicker off → on | static noise off → on (change) | ghosting | settle (frames) |",
