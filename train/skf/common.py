@@ -1,8 +1,9 @@
-"""Small pieces the two SKF training entry points share: device, seeding, progress, checkpoints."""
+"""What the two SKF training entry points share: device, seeding, progress, checkpoints, the loop."""
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import subprocess
 import sys
@@ -94,3 +95,79 @@ class Progress:
         self.log.close()
         if not self.quiet:
             print(file=sys.stderr)
+
+
+def cosine_lr(base: float, it: int, iters: int, floor: float = 0.1) -> float:
+    """Cosine decay from ``base`` to ``floor * base`` over the run."""
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(it, iters) / max(iters, 1))))
+
+
+def run_iterations(name: str, loader, args, device: torch.device, optimizer, params, module, step, validate_fn,
+                   save, progress: Progress, start: int) -> int:
+    """The loop both SKF entry points share; returns the last iteration reached.
+
+    Per batch: cosine learning rate, ``step(dark, ref, it) -> (loss, parts, after)``, backward,
+    gradient clipping to norm 1, optimiser step, then ``after()`` (None, or a callable returning
+    more logged parts: the SA discriminators' update) and progress. ``validate_fn() -> dict`` is
+    logged every ``args.val_every`` iterations and at the end (None: no validation), with
+    ``module`` in eval mode; ``save(it)`` every ``args.save_every`` iterations, at the end, and
+    when ``args.max_minutes`` of wall time have passed (the loop then stops: ``--resume``
+    continues).
+    """
+    it, t_start = start, time.time()
+    module.train()
+    for dark, ref in loader:
+        dark, ref = dark.to(device, non_blocking=True), ref.to(device, non_blocking=True)
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(args.lr, it, args.iters)
+        loss, parts, after = step(dark, ref, it)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        if after is not None:
+            parts.update(after())
+        it += 1
+        progress.update(it, float(loss.detach()), parts)
+        if validate_fn is not None and (it % args.val_every == 0 or it == args.iters):
+            module.eval()
+            progress.note(it, **validate_fn())
+            module.train()
+        if it % args.save_every == 0 or it == args.iters:
+            save(it)
+        elif args.max_minutes and time.time() - t_start > 60 * args.max_minutes:
+            save(it)
+            progress.note(it, stopped=f"--max-minutes {args.max_minutes} reached; continue with --resume")
+            break
+    if it == start:  # nothing to do (already at --iters): keep last.pt as it is
+        print(f"{name}: already at {start} >= --iters {args.iters}", file=sys.stderr)
+    progress.close()
+    return it
+
+
+def run_record(args, folders, train_files, held, device: torch.device) -> dict:
+    """The training-record fields both entry points write: data, split, optimiser, seed, where, commit."""
+    return {
+        "data": [str(f) for f in folders],
+        "train_images": len(train_files),
+        "held_aside": len(held),
+        "holdout_every": args.holdout_every,
+        "crop": args.size,
+        "batch": args.batch,
+        "lr": args.lr,
+        "seed": args.seed,
+        "device": str(device),
+        "commit": git_commit(),
+    }
+
+
+def load_resume(path: Path, device: torch.device, config, config_cls) -> dict:
+    """``OUT/last.pt`` for ``--resume``, after checking it was trained with ``config``; restores
+    the RNG state (the caller loads the weights and optimiser and continues from ``["iter"]``)."""
+    from dataclasses import asdict
+
+    ckpt = torch.load(path, map_location=device, weights_only=False)
+    if config_cls(**ckpt["config"]) != config:
+        raise SystemExit(f"--resume: {path} was trained with {ckpt['config']}, not {asdict(config)}")
+    set_rng_state(ckpt["rng"])
+    return ckpt

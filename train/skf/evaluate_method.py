@@ -32,6 +32,7 @@ import torch
 from vidlle.apply import ToneTable, apply_params
 from vidlle.models.skf import TABLE_ROWS, predictor_size
 
+
 class StudentEnhancer:
     """The student on uint8 frames: predictor in torch (CPU), bank tabulated once, LUT apply."""
 
@@ -114,8 +115,8 @@ def class_sch(out: np.ndarray, ref: np.ndarray, prior, bins: int = 64, size: int
 
 def main(argv=None) -> int:
     from train.data import list_images
-    from train.evaluate import parse_method
     from train.degrade import darken_seeded
+    from train.evaluate import parse_method
     from train.skf.common import load_segmenter_prior
     from train.skf.data import PAIR_SEED, read_rgb
     from vidlle.models.segment import class_names_for

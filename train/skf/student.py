@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -38,13 +37,14 @@ from torch import nn
 
 from train.skf.common import (
     Progress,
-    git_commit,
+    load_resume,
     load_segmenter_prior,
     pick_device,
     rng_state,
+    run_iterations,
+    run_record,
     save_checkpoint,
     seed_everything,
-    set_rng_state,
 )
 from train.skf.data import (
     DEFAULT_DATA,
@@ -61,7 +61,7 @@ from train.skf.losses import (
     sch_loss,
     segment_masks,
 )
-from train.skf.teacher import cosine_lr, load_teacher, validate
+from train.skf.teacher import load_teacher, validate
 from vidlle.models.skf import SKFConfig, SKFStudent, apply_bank, predictor_size
 
 # Teacher features matched by the student's bottleneck: both at stride 4 of their own input.
@@ -185,19 +185,17 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     start = 0
     if args.resume:
-        ckpt = torch.load(args.out / "last.pt", map_location=device, weights_only=False)
-        if SKFConfig(**ckpt["config"]) != config:
-            raise SystemExit(f"--resume: {args.out / 'last.pt'} was trained with {ckpt['config']}, not {asdict(config)}")
+        ckpt = load_resume(args.out / "last.pt", device, config, SKFConfig)
         student.load_state_dict(ckpt["model"])
         if adapter is not None and ckpt.get("adapter"):
             adapter.load_state_dict(ckpt["adapter"])
         optimizer.load_state_dict(ckpt["optimizer"])
         start = ckpt["iter"]
-        set_rng_state(ckpt["rng"])
 
     dataset = PairDataset(train_files, size=args.size, seed=args.seed)
     val = validation_pairs(held, args.val_size, args.val_images) if args.val_images and held else None
     record = {
+        **run_record(args, folders, train_files, held, device),
         "model": "skf",
         "config": asdict(config),
         "distilled": not args.no_distill,
@@ -205,19 +203,9 @@ def main(argv=None) -> int:
         "teacher_config": asdict(teacher.config) if teacher else None,
         # how the teacher itself was trained (its losses, steps, data), kept with the student
         "teacher_record": {k: v for k, v in teacher.info.items() if k != "segmenter_path"} if teacher else None,
-        "data": [str(f) for f in folders],
-        "train_images": len(train_files),
-        "held_aside": len(held),
-        "holdout_every": args.holdout_every,
-        "crop": args.size,
-        "batch": args.batch,
-        "lr": args.lr,
-        "seed": args.seed,
         "losses": {"gt": args.w_gt, "kd": w_kd, "feat": w_feat, "sch": args.w_sch, "tv": args.w_tv,
                    "mask_source": args.mask_source, "sch_bins": args.sch_bins},
         "segmenter": seg_path.name if seg_path else None,
-        "device": str(device),
-        "commit": git_commit(),
     }
     name = "student" + (" (no distill)" if args.no_distill else "")
     progress = Progress(name, start, args.iters, args.out / "log.jsonl", quiet=args.quiet)
@@ -232,12 +220,7 @@ def main(argv=None) -> int:
             "adapter": adapter.state_dict() if adapter is not None else None,
             "optimizer": optimizer.state_dict(), "iter": it, "rng": rng_state(), "record": record})
 
-    it, t_start = start, time.time()
-    student.train()
-    for dark, ref in batches(dataset, args.batch, start, args.iters, args.workers, pin=device.type == "cuda"):
-        dark, ref = dark.to(device, non_blocking=True), ref.to(device, non_blocking=True)
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(args.lr, it, args.iters)
+    def step(dark: torch.Tensor, ref: torch.Tensor, it: int):
         out, s, feats = enhance(student, dark)
         gt = charbonnier(out, ref)
         loss = args.w_gt * gt
@@ -258,25 +241,14 @@ def main(argv=None) -> int:
             tv = (s[..., 1:, :] - s[..., :-1, :]).pow(2).mean() + (s[..., :, 1:] - s[..., :, :-1]).pow(2).mean()
             loss = loss + args.w_tv * tv
             parts["tv"] = float(tv.detach())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        it += 1
-        progress.update(it, float(loss.detach()), parts)
-        if val is not None and (it % args.val_every == 0 or it == args.iters):
-            student.eval()
-            progress.note(it, val_psnr=validate(lambda d: enhance(student, d)[0], *val, device))
-            student.train()
-        if it % args.save_every == 0 or it == args.iters:
-            save(it)
-        elif args.max_minutes and time.time() - t_start > 60 * args.max_minutes:
-            save(it)
-            progress.note(it, stopped=f"--max-minutes {args.max_minutes} reached; continue with --resume")
-            break
-    if it == start:
-        print(f"student: already at {start} >= --iters {args.iters}", file=sys.stderr)
-    progress.close()
+        return loss, parts, None
+
+    def validate_fn() -> dict:
+        return {"val_psnr": validate(lambda d: enhance(student, d)[0], *val, device)}
+
+    loader = batches(dataset, args.batch, start, args.iters, args.workers, pin=device.type == "cuda")
+    run_iterations(name, loader, args, device, optimizer, params, student, step,
+                   validate_fn if val is not None else None, save, progress, start)
     return 0
 
 

@@ -22,9 +22,7 @@ validation PSNR on held-aside pairs.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,13 +30,14 @@ import torch
 
 from train.skf.common import (
     Progress,
-    git_commit,
+    load_resume,
     load_segmenter_prior,
     pick_device,
     rng_state,
+    run_iterations,
+    run_record,
     save_checkpoint,
     seed_everything,
-    set_rng_state,
 )
 from train.skf.data import (
     DEFAULT_DATA,
@@ -97,11 +96,6 @@ def load_teacher(path: str | Path, device: torch.device | str = "cpu", seg_weigh
             # Nothing configured on this machine: the file the teacher was trained with.
             prior, _ = load_segmenter_prior(recorded, torch.device(device), ckpt["record"]["seg_brighten"])
     return Teacher(net, prior if config.semantic else None, ckpt["record"])
-
-
-def cosine_lr(base: float, it: int, iters: int, floor: float = 0.1) -> float:
-    """Cosine decay from ``base`` to ``floor * base`` over the run."""
-    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(it, iters) / max(iters, 1))))
 
 
 @torch.no_grad()
@@ -184,36 +178,24 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     start = 0
     if args.resume:
-        ckpt = torch.load(args.out / "last.pt", map_location=device, weights_only=False)
-        if TeacherConfig(**ckpt["config"]) != config:
-            raise SystemExit(f"--resume: {args.out / 'last.pt'} was trained with {ckpt['config']}, not {asdict(config)}")
+        ckpt = load_resume(args.out / "last.pt", device, config, TeacherConfig)
         net.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if sa is not None and ckpt.get("sa"):
             sa.load_state_dict(ckpt["sa"])
         start = ckpt["iter"]
-        set_rng_state(ckpt["rng"])
 
     dataset = PairDataset(train_files, size=args.size, seed=args.seed)
     val = validation_pairs(held, args.val_size, args.val_images) if args.val_images and held else None
     record = {
+        **run_record(args, folders, train_files, held, device),
         "model": "skf-teacher",
         "config": asdict(config),
-        "data": [str(f) for f in folders],
-        "train_images": len(train_files),
-        "held_aside": len(held),
-        "holdout_every": args.holdout_every,
-        "crop": args.size,
-        "batch": args.batch,
-        "lr": args.lr,
-        "seed": args.seed,
         "losses": {"rec": "charbonnier", "sch": w_sch, "sa": w_sa, "sa_start": args.sa_start,
                    "sch_bins": args.sch_bins, "sch_size": args.sch_size},
         "segmenter": seg_path.name if seg_path else None,
         "segmenter_path": str(seg_path.resolve()) if seg_path else None,
         "seg_brighten": bool(args.seg_brighten),
-        "device": str(device),
-        "commit": git_commit(),
     }
     progress = Progress("teacher" + (" (plain)" if args.plain else ""), start, args.iters, args.out / "log.jsonl",
                         quiet=args.quiet)
@@ -229,12 +211,7 @@ def main(argv=None) -> int:
             "optimizer": optimizer.state_dict(), "sa": sa.state_dict() if sa else None, "iter": it,
             "rng": rng_state(), "record": record})
 
-    it, t_start = start, time.time()
-    net.train()
-    for dark, ref in batches(dataset, args.batch, start, args.iters, args.workers, pin=device.type == "cuda"):
-        dark, ref = dark.to(device, non_blocking=True), ref.to(device, non_blocking=True)
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(args.lr, it, args.iters)
+    def step(dark: torch.Tensor, ref: torch.Tensor, it: int):
         out = run(dark)
         loss = charbonnier(out, ref)
         parts = {"rec": float(loss.detach())}
@@ -244,31 +221,19 @@ def main(argv=None) -> int:
             sch = sch_loss(out, ref, masks, bins=args.sch_bins, size=args.sch_size)
             loss = loss + w_sch * sch
             parts["sch"] = float(sch.detach())
-        if use_sa:
-            g, g_parts = sa.generator_loss(out, masks)
-            loss = loss + w_sa * g
-            parts.update(g_parts)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        optimizer.step()
-        if use_sa:
-            parts.update(sa.d_step(out.detach(), ref, masks))
-        it += 1
-        progress.update(it, float(loss.detach()), parts)
-        if val is not None and (it % args.val_every == 0 or it == args.iters):
-            net.eval()
-            progress.note(it, val_psnr=validate(run, *val, device), input_psnr=psnr(val[0], val[1]))
-            net.train()
-        if it % args.save_every == 0 or it == args.iters:
-            save(it)
-        elif args.max_minutes and time.time() - t_start > 60 * args.max_minutes:
-            save(it)
-            progress.note(it, stopped=f"--max-minutes {args.max_minutes} reached; continue with --resume")
-            break
-    if it == start:  # nothing to do (already at --iters): keep last.pt as it is
-        print(f"teacher: already at {start} >= --iters {args.iters}", file=sys.stderr)
-    progress.close()
+        if not use_sa:
+            return loss, parts, None
+        g, g_parts = sa.generator_loss(out, masks)
+        parts.update(g_parts)
+        # the discriminators update after the enhancer's step, on the same batch
+        return loss + w_sa * g, parts, lambda: sa.d_step(out.detach(), ref, masks)
+
+    def validate_fn() -> dict:
+        return {"val_psnr": validate(run, *val, device), "input_psnr": psnr(val[0], val[1])}
+
+    loader = batches(dataset, args.batch, start, args.iters, args.workers, pin=device.type == "cuda")
+    run_iterations("teacher", loader, args, device, optimizer, list(net.parameters()), net, step,
+                   validate_fn if val is not None else None, save, progress, start)
     return 0
 
 
