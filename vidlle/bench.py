@@ -212,7 +212,7 @@ def resident_rows(model: str, sizes: list[str], device: str, batch: int, seconds
             for label, fn in (("predictor", predictor), ("enhance", whole)):
                 try:
                     per_batch = _device_seconds(fn, seconds, dev)
-                except Exception as exc:  # noqa: BLE001 - e.g. torch.compile failing: retry eager
+                except Exception:  # noqa: BLE001 - e.g. torch.compile failing: retry eager
                     if fn is whole and fused is not apply:
                         fused = apply
                         per_batch = _device_seconds(fn, seconds, dev)

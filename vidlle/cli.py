@@ -56,14 +56,6 @@ def temporal_options(f):
     return f
 
 
-def _overlay(kind: str, seg_weights: str | None):
-    if kind == "none":
-        return None
-    from vidlle.overlay import SegmentationOverlay
-
-    return SegmentationOverlay.load(seg_weights)
-
-
 def _live_config(rtsp_transport, live_timeout, max_reconnects, wait_for_source, video_size, framerate, input_format):
     from vidlle.io.live import LiveConfig
 
@@ -115,6 +107,7 @@ def enhance(input, output, overwrite, quiet, model, weights, backend, device, pr
     from vidlle.api import Enhancer
     from vidlle.io.encode import EncodeConfig
     from vidlle.io.sources import plan
+    from vidlle.overlay import overlay_for
     from vidlle.pipeline import Interrupted, Pipeline, PipelineConfig
     from vidlle.progress import ProgressBar, summary_line
 
@@ -124,7 +117,7 @@ def enhance(input, output, overwrite, quiet, model, weights, backend, device, pr
                               live_config=live_config, rtsp_transport=rtsp_transport)
     # Frames of a video are consecutive: temporal processing on by default; images are unrelated.
     enhancer = Enhancer(model, backend=backend, device=device, precision=precision, weights=weights,
-                        temporal=temporal and kind in ("video", "live"), overlay=_overlay(overlay, seg_weights))
+                        temporal=temporal and kind in ("video", "live"), overlay=overlay_for(overlay, seg_weights))
     bar = None if quiet else ProgressBar()
     pipeline = Pipeline(source, enhancer.enhance_frames, sink, PipelineConfig(batch=batch), progress=bar)
     try:
@@ -181,6 +174,7 @@ def preview(source, model, weights, backend, device, precision, max_width, tempo
     from vidlle.io.preview import PreviewControls, PreviewSink, keep_original
     from vidlle.api import Enhancer
     from vidlle.io.sources import open_source
+    from vidlle.overlay import overlay_for
     from vidlle.pipeline import Interrupted, Pipeline
     from vidlle.progress import summary_line
 
@@ -188,7 +182,7 @@ def preview(source, model, weights, backend, device, precision, max_width, tempo
                                input_format)
     src, kind = open_source(source, live_config)
     enhancer = Enhancer(model, backend=backend, device=device, precision=precision, weights=weights,
-                        temporal=temporal, overlay=_overlay(overlay, seg_weights))
+                        temporal=temporal, overlay=overlay_for(overlay, seg_weights))
 
     def on_change(name: str, on: bool) -> None:
         if name == "overlay" and enhancer.overlay is not None:

@@ -31,6 +31,16 @@ class OverlayConfig:
     legend: bool = True
 
 
+def overlay_for(kind: str, seg_weights: str | None = None) -> "SegmentationOverlay | None":
+    """The overlay an ``--overlay`` choice asks for: None for ``none``, the ESPNetv2 overlay for
+    ``seg`` (weights: ``seg_weights``, ``$VIDLLE_SEG_WEIGHTS`` or the cache dir)."""
+    if kind == "none":
+        return None
+    if kind != "seg":
+        raise ValueError(f"unknown overlay {kind!r} (choose none or seg)")
+    return SegmentationOverlay.load(seg_weights)
+
+
 class SegmentationOverlay:
     """Callable (H, W, 3) uint8 RGB -> (H, W, 3) uint8 RGB with the segmentation blended in.
 

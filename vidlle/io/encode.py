@@ -59,6 +59,24 @@ def even_padding(pix_fmt: str, height: int, width: int) -> tuple[int, int]:
     return (-height) % sub_h, (-width) % sub_w
 
 
+def add_video_stream(out, cfg: EncodeConfig, info, pad: tuple[int, int], rate: Fraction, **x264_options: str):
+    """The encoder stream both video sinks use: the frame size plus ``pad`` (rows, columns),
+    ``cfg``'s codec and pixel format, crf/preset (and ``x264_options``) for the x264/x265 family.
+
+    With a source time base the encoder works in it: pts pass through unchanged, so VFR stays VFR.
+    """
+    vs = out.add_stream(cfg.codec, rate=rate)
+    vs.width = info.width + pad[1]
+    vs.height = info.height + pad[0]
+    vs.pix_fmt = cfg.pix_fmt
+    if info.time_base:
+        vs.time_base = info.time_base
+        vs.codec_context.time_base = info.time_base
+    if cfg.codec in _CRF_PRESET_CODECS:
+        vs.options = {"crf": str(cfg.crf), "preset": cfg.preset, **x264_options}
+    return vs
+
+
 def check_encoder(codec: str) -> None:
     """Raise EncodeError unless this FFmpeg build has an encoder named ``codec``."""
     try:
@@ -116,18 +134,7 @@ class VideoFileSink:
                 f"padded {info.width}x{info.height} to {info.width + self._pad[1]}x{info.height + self._pad[0]} "
                 f"(edge pixels repeated) because {cfg.pix_fmt} needs even sizes"
             )
-        vs = self._video = out.add_stream(cfg.codec, rate=info.rate or Fraction(25))
-        vs.width = info.width + self._pad[1]
-        vs.height = info.height + self._pad[0]
-        vs.pix_fmt = cfg.pix_fmt
-        if info.time_base:
-            # Encoder in the source's time base: pts pass through unchanged, so VFR stays VFR.
-            vs.time_base = info.time_base
-            vs.codec_context.time_base = info.time_base
-        options = {}
-        if cfg.codec in _CRF_PRESET_CODECS:
-            options = {"crf": str(cfg.crf), "preset": cfg.preset}
-        vs.options = options
+        vs = self._video = add_video_stream(out, cfg, info, self._pad, info.rate or Fraction(25))
         if info.rotation:
             vs.set_display_rotation(info.rotation)
         for stream in info.audio:
@@ -289,16 +296,8 @@ class RtspPublishSink:
         except av.FFmpegError as exc:
             raise OutputError(self._error("cannot publish to", exc)) from None
         self._pad = even_padding(cfg.pix_fmt, info.height, info.width)
-        vs = self._video = out.add_stream(cfg.codec, rate=rate)
-        vs.width = info.width + self._pad[1]
-        vs.height = info.height + self._pad[0]
-        vs.pix_fmt = cfg.pix_fmt
-        if info.time_base:
-            vs.time_base = info.time_base
-            vs.codec_context.time_base = info.time_base
+        vs = self._video = add_video_stream(out, cfg, info, self._pad, rate, tune="zerolatency")
         vs.codec_context.gop_size = max(1, round(float(rate) * self.keyint_seconds))
-        if cfg.codec in _CRF_PRESET_CODECS:
-            vs.options = {"tune": "zerolatency", "preset": cfg.preset, "crf": str(cfg.crf)}
         self._pacer = None if info.live else Pacer()
         try:
             out.start_encoding()  # connects: ANNOUNCE, SETUP, RECORD

@@ -135,6 +135,7 @@ def enhance_file(job: FileJob, settings: EnhanceSettings, report: Callable[[int,
     from vidlle.api import Enhancer
     from vidlle.io.encode import EncodeConfig
     from vidlle.io.sources import plan
+    from vidlle.overlay import overlay_for
     from vidlle.pipeline import Pipeline, PipelineConfig
     from vidlle.scale.camera import one_line
 
@@ -145,11 +146,7 @@ def enhance_file(job: FileJob, settings: EnhanceSettings, report: Callable[[int,
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
         encode = EncodeConfig(codec=settings.codec, crf=settings.crf, preset=settings.preset)
         source, sink, kind = plan(job.input, job.output, settings.overwrite, encode)
-        overlay = None
-        if settings.overlay == "seg":
-            from vidlle.overlay import SegmentationOverlay
-
-            overlay = SegmentationOverlay.load(settings.seg_weights)
+        overlay = overlay_for(settings.overlay, settings.seg_weights)
         enhancer = Enhancer(settings.model, backend=settings.backend, device=settings.device,
                             precision=settings.precision, weights=settings.weights,
                             temporal=settings.temporal and kind in ("video", "live"), overlay=overlay)

@@ -156,6 +156,7 @@ class CameraWorker:
     def __init__(self, camera: CameraConfig, on_crash: Callable[["CameraWorker", BaseException], None] | None = None,
                  restarted: bool = False):
         from vidlle.api import Enhancer
+        from vidlle.overlay import overlay_for
 
         self.camera = camera
         self.on_crash = on_crash
@@ -178,14 +179,7 @@ class CameraWorker:
         self._cpu0 = time.process_time()
         self.enhancer = Enhancer(camera.model, backend=camera.backend, device=camera.device,
                                  precision=camera.precision, weights=camera.weights, temporal=camera.temporal,
-                                 overlay=self._overlay())
-
-    def _overlay(self):
-        if self.camera.overlay == "none":
-            return None
-        from vidlle.overlay import SegmentationOverlay
-
-        return SegmentationOverlay.load(self.camera.seg_weights)
+                                 overlay=overlay_for(camera.overlay, camera.seg_weights))
 
     # -- control ----------------------------------------------------------------------------------
     def start(self) -> "CameraWorker":
