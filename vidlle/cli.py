@@ -19,6 +19,9 @@ from vidlle.errors import VidlleError
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def cli(debug: bool) -> None:
     """Real-time low-light video enhancement."""
+    from vidlle.heap import keep_freed_buffers
+
+    keep_freed_buffers()  # this process is ours: reuse frame-sized buffers (see vidlle.heap)
 
 
 def live_options(f):
@@ -251,7 +254,7 @@ def _write_stats(path: str, stats, what: str) -> None:
 
     first = None if stats.first_frame_at is None else time.time() - (time.perf_counter() - stats.first_frame_at)
     record = {"frames": stats.frames, "elapsed_s": stats.elapsed, "fps": stats.fps, "steady_fps": stats.steady_fps,
-              "first_frame_time": first, "busy_s": stats.busy, "enhancer": what}
+              "steady_cpu_ms": stats.steady_cpu_ms, "first_frame_time": first, "busy_s": stats.busy, "enhancer": what}
     if stats.live is not None:
         record["live"] = stats.live.snapshot()
         record["latency_ms"] = {"median": stats.latency_ms(0.5), "p95": stats.latency_ms(0.95)}

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from vidlle.errors import InputError, InputNotFoundError, OutputError
+from vidlle.heap import keep_freed_buffers
 from vidlle.pipeline import Interrupted
 
 _GLOB_CHARS = set("*?[")
@@ -183,6 +184,7 @@ class _Progress:
 
 
 def _ray_task(job: FileJob, settings: EnhanceSettings, progress) -> FileResult:
+    keep_freed_buffers()  # a Ray worker process of ours (see vidlle.heap)
     try:
         import torch
 

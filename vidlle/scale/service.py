@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from vidlle.heap import keep_freed_buffers
 from vidlle.scale import ScaleError, import_ray, init_ray, ray_available
 from vidlle.scale.config import CameraConfig, ServiceConfig
 
@@ -88,7 +89,9 @@ def _end_process(worker, exc: BaseException) -> None:
 
 
 def _limit_threads(camera: CameraConfig) -> None:
-    """A camera gets the threads its CPUs allow (Ray sets OMP_NUM_THREADS, torch may not follow)."""
+    """A camera gets the threads its CPUs allow (Ray sets OMP_NUM_THREADS, torch may not follow);
+    its worker process keeps frame-sized buffers for reuse (:mod:`vidlle.heap`)."""
+    keep_freed_buffers()
     try:
         import torch
 
