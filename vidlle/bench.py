@@ -3,7 +3,9 @@
 
 Both run as separate processes, alternating, ``repeat`` times each (best run kept, as the
 machine is shared). Each reports its steady-state fps (frames after the first one over the
-time after the first one) and its start-up (process launch to first frame written) separately.
+time after the first one) and its start-up (process launch to first frame written) separately,
+plus its process CPU milliseconds per steady-state frame (all threads, the encoder's included):
+a shared machine's other tenants move fps a lot but CPU per frame little.
 
     python -m vidlle.bench bare IN OUT     # the baseline alone, prints one JSON line
 """
@@ -43,12 +45,13 @@ def bare_transcode(src: str, dst: str) -> dict:
             out.mux(p)
         frames += 1
         if first is None:
-            first = time.time()
+            first, first_cpu = time.time(), time.process_time()
     for p in ost.encode():
         out.mux(p)
     out.close()
     end = time.time()
-    return {"frames": frames, "first_frame_time": first, "steady_fps": (frames - 1) / (end - first)}
+    return {"frames": frames, "first_frame_time": first, "steady_fps": (frames - 1) / (end - first),
+            "steady_cpu_ms": (time.process_time() - first_cpu) / (frames - 1) * 1000.0}
 
 
 def _measure(cmd: list[str], stats_file: Path | None) -> dict:
@@ -95,14 +98,15 @@ def run_pipeline_bench(sizes: list[str], seconds: float, repeat: int, model: str
     print(f"\nmodel {model}; cpu cores: {os.cpu_count()}; encoder {ENCODER['codec']} {ENCODER['preset']} crf {ENCODER['crf']}; "
           f"best of {repeat} runs each")
     print("| size | frames | bare PyAV fps | vidlle fps | ratio | target | bare start-up | vidlle start-up "
-          "| bare fps on enhanced content | vidlle / that |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| bare fps on enhanced content | vidlle / that | CPU ms/frame bare / vidlle |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         target = TARGETS.get(r["size"])
         verdict = "" if target is None else (f"≥ {target:.2f} {'met' if r['ratio'] >= target else 'MISSED'}")
         print(f"| {r['size']} | {r['frames']} | {r['bare']['steady_fps']:.1f} | {r['vidlle']['steady_fps']:.1f} | "
               f"{r['ratio']:.2f} | {verdict} | {r['bare']['startup_s']:.2f} s | {r['vidlle']['startup_s']:.2f} s | "
-              f"{r['bare_enhanced']['steady_fps']:.1f} | {r['vidlle']['steady_fps'] / r['bare_enhanced']['steady_fps']:.2f} |")
+              f"{r['bare_enhanced']['steady_fps']:.1f} | {r['vidlle']['steady_fps'] / r['bare_enhanced']['steady_fps']:.2f} | "
+              f"{r['bare']['steady_cpu_ms']:.0f} / {r['vidlle']['steady_cpu_ms']:.0f} |")
     return rows
 
 

@@ -58,6 +58,9 @@ class Stats:
     started: float = field(default_factory=time.perf_counter)
     first_frame_at: float | None = None
     finished_at: float | None = None
+    # Process CPU time (all threads, time.process_time()) at the first frame and at the end.
+    first_frame_cpu: float | None = None
+    finished_cpu: float | None = None
     busy: dict = field(default_factory=lambda: {"decode": 0.0, "enhance": 0.0, "encode": 0.0})
     live: object | None = None  # the source's LiveStats (vidlle.io.live) for live sources
     latencies: collections.deque = field(default_factory=lambda: collections.deque(maxlen=512))
@@ -88,6 +91,14 @@ class Stats:
             return self.fps
         span = self.now - self.first_frame_at
         return (self.frames - 1) / span if span > 0 else 0.0
+
+    @property
+    def steady_cpu_ms(self) -> float | None:
+        """Process CPU milliseconds (every thread, encoder included) per frame after the first
+        one, once the run has finished: unlike fps, barely moved by other tenants of the machine."""
+        if self.first_frame_cpu is None or self.finished_cpu is None or self.frames < 2:
+            return None
+        return (self.finished_cpu - self.first_frame_cpu) / (self.frames - 1) * 1000.0
 
 
 class Pipeline:
@@ -219,6 +230,7 @@ class Pipeline:
                 stats.frames += 1
                 if stats.first_frame_at is None:
                     stats.first_frame_at = time.perf_counter()
+                    stats.first_frame_cpu = time.process_time()
                 if item.captured is not None:
                     stats.latencies.append(time.perf_counter() - item.captured)
 
@@ -263,6 +275,7 @@ class Pipeline:
         finally:
             self.source.close()
         self.stats.finished_at = time.perf_counter()
+        self.stats.finished_cpu = time.process_time()
         if self.progress:
             self.progress(self.stats)
         return self.stats
