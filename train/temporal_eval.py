@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -34,6 +35,7 @@ import numpy as np
 from train.degrade import darken_video
 from vidlle import Enhancer
 from vidlle.io.synth import night_frame
+from vidlle.temporal import TemporalConfig
 
 SHARED_VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "video" / "starlight_submillilux_montage.mp4"
 
@@ -67,14 +69,15 @@ def motion_masks(clean: list[np.ndarray], threshold: float) -> list[np.ndarray]:
     return masks
 
 
-def enhance_clip(frames, temporal: bool, model: str = "curve") -> list[np.ndarray]:
-    enh = Enhancer(model, backend="torch", temporal=temporal)
+def enhance_clip(frames, temporal: bool, model: str = "curve",
+                 config: TemporalConfig = TemporalConfig()) -> list[np.ndarray]:
+    enh = Enhancer(model, backend="torch", temporal=temporal, temporal_config=config)
     return [enh.enhance(f) for f in frames]
 
 
-def measure(frames, masks, light_step=None, model: str = "curve") -> dict:
-    per = enhance_clip(frames, temporal=False, model=model)
-    tem = enhance_clip(frames, temporal=True, model=model)
+def measure(frames, masks, light_step=None, model: str = "curve", config: TemporalConfig = TemporalConfig()) -> dict:
+    per = enhance_clip(frames, temporal=False, model=model, config=config)
+    tem = enhance_clip(frames, temporal=True, model=model, config=config)
     still = [~m for m in masks]
     out = {}
     for name, outs in (("per-frame", per), ("temporal", tem)):
@@ -103,18 +106,26 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default="curve", help="registry model (curve, skf)")
+    defaults = TemporalConfig()
+    # The denoiser's knobs, for tuning them against these metrics (see TemporalConfig).
+    ap.add_argument("--still-weight", type=float, default=defaults.still_weight)
+    ap.add_argument("--motion-low", type=float, default=defaults.motion_low)
+    ap.add_argument("--motion-high", type=float, default=defaults.motion_high)
+    ap.add_argument("--between-weight", type=float, default=defaults.between_weight)
     args = ap.parse_args(argv)
     model = args.model
+    config = replace(defaults, still_weight=args.still_weight, motion_low=args.motion_low,
+                     motion_high=args.motion_high, between_weight=args.between_weight)
 
     results = {}
     noisy, clean = street(args.frames, None, args.seed)
-    results["street"] = measure(noisy, motion_masks(clean, 2.0), model=model)
+    results["street"] = measure(noisy, motion_masks(clean, 2.0), model=model, config=config)
     noisy, clean = street(args.frames, 20, args.seed + 1)
-    results["light-step"] = measure(noisy, motion_masks(clean, 2.0), light_step=20, model=model)
+    results["light-step"] = measure(noisy, motion_masks(clean, 2.0), light_step=20, model=model, config=config)
     if args.video.exists():
         original = read_video(args.video)
         dark, params = darken_video(original, args.seed)
-        results["starlight"] = measure(list(dark), motion_masks(original, 12.0), model=model)
+        results["starlight"] = measure(list(dark), motion_masks(original, 12.0), model=model, config=config)
         print(f"starlight darkened with {params}", file=sys.stderr)
 
     lines = ["| clip | flicker off → on | static noise off → on (change) | ghosting | settle (frames) |",

@@ -58,8 +58,8 @@ class TemporalConfig:
     denoise: bool = True
     still_weight: float = 0.2
     between_weight: float = 0.5
-    motion_low: float = 1.0
-    motion_high: float = 2.0
+    motion_low: float = 1.3
+    motion_high: float = 1.8
     blur: int = 5
 
 
@@ -171,19 +171,22 @@ class TemporalState:
         if self._prev is None or self._prev.shape != frame.shape:
             self._prev, self._prev_level = frame, level.astype(np.float32)
             return frame
-        diff = cv2.blur(cv2.absdiff(level.astype(np.float32), self._prev_level), (c.blur, c.blur))
+        level_f = level.astype(np.float32)
+        diff = cv2.blur(cv2.absdiff(level_f, self._prev_level), (c.blur, c.blur))
         # The noise model changes slowly (gain, light level): refresh it every few frames.
         if self._noise is None or self._frames % 4 == 0:
             self._update_noise(diff, level)
         self._frames += 1
         if self._noise is None:
-            self._prev, self._prev_level = frame, level.astype(np.float32)
+            self._prev, self._prev_level = frame, level_f
             return frame
         ratio = diff / cv2.LUT(level, self._noise).reshape(diff.shape)
-        moving = (ratio >= c.motion_high).astype(np.uint8)
-        between = ((ratio >= c.motion_low) & (ratio < c.motion_high)).astype(np.uint8)
-        weight = np.where(moving > 0, 1.0, np.where(between > 0, c.between_weight, c.still_weight)).astype(np.float32)
-        self._prev_level += weight * (level - self._prev_level)
+        # Class per half-resolution pixel: 0 still, 1 in between, 2 moving.
+        classes = (ratio >= c.motion_low).view(np.uint8) + (ratio >= c.motion_high).view(np.uint8)
+        moving = (classes == 2).view(np.uint8)
+        between = (classes == 1).view(np.uint8)
+        weight = np.array([c.still_weight, c.between_weight, 1.0], np.float32)[classes]
+        self._prev_level += weight * (level_f - self._prev_level)
 
         out = cv2.addWeighted(frame, c.still_weight, self._prev, 1.0 - c.still_weight, 0.0)
         if between.any():
