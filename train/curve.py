@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from train.data import ImageFolder
 from train.losses import ZeroReferenceLoss, semantic_focal_loss
+from vidlle.models import load_model
 from vidlle.models.curve import CurveConfig, CurveNet, apply_curve, predictor_size
 
 
@@ -119,6 +120,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sem-images", type=int, default=0, help="segment only the first N crops of a batch (0 = all)")
     ap.add_argument("--seg-weights", help="ESPNetv2 .pth (default: $VIDLLE_SEG_WEIGHTS or the cache dir)")
     ap.add_argument("--exposure-level", type=float, default=0.6)
+    ap.add_argument("--exposure-patch", type=int, default=16, help="side of the exposure loss's regions (pixels)")
+    ap.add_argument("--init", type=Path, help="start from these curve weights (e.g. the shipped ones; their architecture overrides --width etc.)")
     ap.add_argument("--w-spa", type=float, default=1.0)
     ap.add_argument("--w-col", type=float, default=5.0)
     ap.add_argument("--w-exp", type=float, default=10.0)
@@ -134,10 +137,14 @@ def main(argv=None) -> int:
     seed_everything(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     config = CurveConfig(width=args.width, steps=args.curve_steps, predict_size=args.predict_size)
-    model = CurveNet(config).to(device)
+    if args.init:
+        model, config = load_model("curve", args.init)
+        model = model.train().to(device)
+    else:
+        model = CurveNet(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=1e-4)
     criterion = ZeroReferenceLoss(w_spa=args.w_spa, w_col=args.w_col, w_exp=args.w_exp, w_tv=args.w_tv,
-                                  exposure_level=args.exposure_level)
+                                  exposure_level=args.exposure_level, exposure_patch=args.exposure_patch)
     semantic = SemanticGuidance(args.seg_weights, args.sem_weight, device, args.sem_size,
                                 args.sem_images or args.batch) if args.sem_weight > 0 else None
     start = 0
@@ -162,10 +169,11 @@ def main(argv=None) -> int:
         "lr": args.lr,
         "seed": args.seed,
         "losses": {"spa": criterion.w_spa, "col": criterion.w_col, "exp": criterion.w_exp, "tv": criterion.w_tv,
-                   "exposure_level": criterion.exposure_level,
+                   "exposure_level": criterion.exposure_level, "exposure_patch": criterion.exposure_patch,
                    "sem": semantic.weight if semantic else 0.0},
         "segmenter": semantic.path.name if semantic else None,
         "semantic_view": {"size": args.sem_size, "images": args.sem_images or args.batch} if semantic else None,
+        "init": str(args.init) if args.init else None,
         "device": str(device),
         "commit": git_commit(),
     }
