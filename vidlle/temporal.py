@@ -46,7 +46,10 @@ class TemporalConfig:
         longer memory).
     between_weight: weight where the difference is between ``motion_low`` and ``motion_high``.
     motion_low, motion_high: blurred difference, in units of the local noise level, above which
-        a pixel counts as possibly moving (``between_weight``) and as moving (no averaging).
+        a pixel counts as possibly moving (``between_weight``) and as moving (no averaging). The
+        noise level is the *median* difference, so a still pixel sits near 1: at 1.0 half of
+        them were only half-averaged. 1.3 / 1.8 cut static noise by 83-84 % instead of 76-82 %
+        with ghosting still under 10 % on the real clip (``python -m train.temporal_eval``).
     blur: box size of the difference blur (odd); larger detects faint motion better, but widens
         the un-averaged margin around moving objects.
     """
