@@ -81,6 +81,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = ap.parse_args()
 
+    from vidlle.heap import keep_freed_buffers
+
+    keep_freed_buffers()  # as the CLI does
     if args.threads:
         import torch
 

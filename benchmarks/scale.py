@@ -92,6 +92,7 @@ def component_costs(size: str, frames: int = 60) -> dict:
     import av
 
     from vidlle.api import Enhancer
+    from vidlle.io.encode import rgb_to_i420
     from vidlle.io.synth import write_dark_clip
 
     width, height = {"720p": (1280, 720), "1080p": (1920, 1080)}[size]
@@ -121,7 +122,7 @@ def component_costs(size: str, frames: int = 60) -> dict:
                 s.options = {"crf": "23", "preset": preset}
                 s.codec_context.time_base = Fraction(1, 25)
                 for i, img in enumerate(out):
-                    vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+                    vf = av.VideoFrame.from_ndarray(rgb_to_i420(img), format="yuv420p")  # as io/encode does
                     vf.pts = i
                     for p in s.encode(vf):
                         o.mux(p)
@@ -171,6 +172,9 @@ def main() -> None:
     ap.add_argument("--only", choices=["streams", "costs"])
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
+    from vidlle.heap import keep_freed_buffers
+
+    keep_freed_buffers()  # as the CLI and the Ray workers do
     cpus = os.cpu_count() or 1
     print(f"machine: {platform.machine()}, {cpus} CPU cores, load {_load()} (1/5/15 min); "
           f"python {platform.python_version()}", flush=True)
