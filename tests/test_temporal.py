@@ -98,3 +98,16 @@ def test_any_frame_size(shape):
     for _ in range(3):
         out = state.denoise(rng.integers(0, 255, shape, dtype=np.uint8))
         assert out.shape == shape and out.dtype == np.uint8
+
+
+def test_denoise_starts_with_a_cumulative_mean():
+    # After a reset the first frames are averaged with weights 1/2, 1/3, 1/4 ...: a still, noisy
+    # scene is as clean after n frames as their mean (the plain recursive filter would keep
+    # 0.83 of the noise after two frames, and drift in brightness while it settles).
+    rng = np.random.default_rng(0)
+    frames = [np.clip(80 + rng.normal(0, 6, (96, 128, 3)), 0, 255).astype(np.uint8) for _ in range(4)]
+    state = TemporalState()
+    for n, frame in enumerate(frames):
+        out = state.denoise(frame)
+        assert abs(out.mean() - frame.mean()) < 0.6
+        assert out.std() == pytest.approx(frame.std() / np.sqrt(n + 1), rel=0.1)

@@ -48,7 +48,7 @@ class TemporalConfig:
     motion_low, motion_high: blurred difference, in units of the local noise level, above which
         a pixel counts as possibly moving (``between_weight``) and as moving (no averaging). The
         noise level is the *median* difference, so a still pixel sits near 1: at 1.0 half of
-        them were only half-averaged. 1.3 / 1.8 cut static noise by 83-84 % instead of 76-82 %
+        them were only half-averaged. 1.3 / 1.8 cut static noise by 81-83 % instead of 76-82 %
         with ghosting still under 10 % on the real clip (``python -m train.temporal_eval``).
     blur: box size of the difference blur (odd); larger detects faint motion better, but widens
         the un-averaged margin around moving objects.
@@ -188,13 +188,18 @@ class TemporalState:
         classes = (ratio >= c.motion_low).view(np.uint8) + (ratio >= c.motion_high).view(np.uint8)
         moving = (classes == 2).view(np.uint8)
         between = (classes == 1).view(np.uint8)
-        weight = np.array([c.still_weight, c.between_weight, 1.0], np.float32)[classes]
+        # The first frames after a reset are averaged cumulatively (weight 1/2, 1/3, ... until
+        # the recursive weight takes over): the plain recursive filter would start from one
+        # noisy frame and take ~10 frames to settle, which shows as a brightness drift.
+        still = max(c.still_weight, 1.0 / (self._frames + 1))
+        between_w = max(c.between_weight, still)
+        weight = np.array([still, between_w, 1.0], np.float32)[classes]
         self._prev_level += weight * (level_f - self._prev_level)
 
-        out = cv2.addWeighted(frame, c.still_weight, self._prev, 1.0 - c.still_weight, 0.0)
+        out = cv2.addWeighted(frame, still, self._prev, 1.0 - still, 0.0)
         if between.any():
             mask = cv2.resize(between, (width, height), interpolation=cv2.INTER_NEAREST)
-            cv2.copyTo(cv2.addWeighted(frame, c.between_weight, self._prev, 1.0 - c.between_weight, 0.0), mask, out)
+            cv2.copyTo(cv2.addWeighted(frame, between_w, self._prev, 1.0 - between_w, 0.0), mask, out)
         if moving.any():
             cv2.copyTo(frame, cv2.resize(moving, (width, height), interpolation=cv2.INTER_NEAREST), out)
         self._prev = out
