@@ -111,3 +111,20 @@ def test_denoise_starts_with_a_cumulative_mean():
         out = state.denoise(frame)
         assert abs(out.mean() - frame.mean()) < 0.6
         assert out.std() == pytest.approx(frame.std() / np.sqrt(n + 1), rel=0.1)
+
+
+def test_denoise_leaves_no_colour_trail_behind_iso_luminant_motion():
+    # A blue block crossing a brown background of (almost) the same luminance: a gray-level
+    # motion test sees nothing and the recursive average would smear blue behind the block.
+    rng = np.random.default_rng(1)
+    background, block = np.array([120, 100, 60], np.float32), np.array([70, 100, 170], np.float32)
+    state = TemporalState()
+    for i in range(12):
+        img = np.broadcast_to(background, (64, 160, 3)).copy()
+        x = 10 + 8 * i
+        img[20:44, x:x + 24] = block
+        frame = np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
+        out = state.denoise(frame)
+    vacated = out[20:44, x - 16:x].astype(np.float32)  # where the block was one and two frames ago
+    assert np.abs(vacated.mean(axis=(0, 1)) - background).max() < 8  # a trail would be ~35+ levels blue
+    assert np.abs(out[20:44, x + 2:x + 22].astype(np.float32).mean(axis=(0, 1)) - block).max() < 8
