@@ -4,9 +4,9 @@ Every frame allocates a handful of multi-megabyte arrays (the decoded image, the
 float maps, the denoiser's blends, the encoder's planes). glibc serves blocks above its mmap
 threshold with fresh ``mmap`` calls and returns them to the kernel on free (or trims them off the
 heap top), so each frame pays thousands of page faults on zero-filled pages. Measured on the
-2-core machine at 720p: the enhance stage's apply + denoise took 24 ms per frame instead of
-36 ms once freed buffers stayed in the heap, and a whole ``vidlle enhance`` run used ~7 ms less
-CPU per frame.
+2-core machine at 720p: the enhance stage (predictor input, predictor, map smoothing, apply,
+denoise; one thread) took 23-25 ms per frame instead of 32-36 ms once freed buffers stayed in
+the heap, and a whole ``vidlle enhance`` run used ~5 ms less CPU per frame.
 
 Raising ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` is process-wide, so only the entry points
 that own their process call :func:`keep_freed_buffers` (the CLI, Ray workers); a program using
