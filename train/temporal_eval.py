@@ -76,7 +76,7 @@ def enhance_clip(frames, temporal: bool, model: str = "curve",
 
 
 def measure(frames, masks, light_step=None, model: str = "curve", config: TemporalConfig = TemporalConfig()) -> dict:
-    per = enhance_clip(frames, temporal=False, model=model, config=config)
+    per = enhance_clip(frames, temporal=False, model=model)
     tem = enhance_clip(frames, temporal=True, model=model, config=config)
     still = [~m for m in masks]
     out = {}

@@ -17,14 +17,15 @@ the :class:`~vidlle.api.Enhancer` API may call it too. It costs idle memory: up 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import platform
+from functools import cache
 
 # mallopt parameter numbers from glibc's <malloc.h>.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
 
+@cache  # process-wide settings: once per process is enough (Ray calls it per task)
 def keep_freed_buffers(mmap_mb: int = 64, trim_mb: int = 512) -> bool:
     """Serve blocks under ``mmap_mb`` from the heap and keep up to ``trim_mb`` of freed heap.
 
@@ -33,8 +34,7 @@ def keep_freed_buffers(mmap_mb: int = 64, trim_mb: int = 512) -> bool:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the running process, which has glibc loaded
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)

@@ -90,7 +90,7 @@ class TemporalState:
         self._hist = None
         self._params = None  # smoothed map, (3, h, w) float32
         self._prev = None  # last denoised frame, (H, W, 3) uint8
-        self._prev_level = None  # the denoised picture at half resolution, (h, w, 3) float32
+        self._prev_small = None  # the denoised picture at half resolution, (h, w, 3) float32
         self._noise = None  # noise level per brightness level, (256,) float32
         self._frames = 0
 
@@ -161,10 +161,11 @@ class TemporalState:
         frame: (H, W, 3) uint8 RGB (the enhanced frame). Returns (H, W, 3) uint8 RGB.
 
         Motion is judged on a half-resolution copy, as the mean absolute change over R, G and B
-        (a blurred difference needs no more resolution, and it is the costly part). The blend runs at full resolution in uint8 with three weights
-        (still / in between / moving) because OpenCV's uint8 ``addWeighted`` and masked copies are
-        several times cheaper than a per-pixel float blend; the rounding of a uint8 recursive
-        average costs at most ~2 levels of bias where the picture is noise-free and static.
+        (a blurred difference needs no more resolution, and it is the costly part). The blend runs
+        at full resolution in uint8 with three weights (still / in between / moving) because
+        OpenCV's uint8 ``addWeighted`` and masked copies are several times cheaper than a
+        per-pixel float blend; the rounding of a uint8 recursive average costs at most ~2 levels
+        of bias where the picture is noise-free and static.
         """
         c = self.config
         if not c.denoise:
@@ -175,18 +176,18 @@ class TemporalState:
         level = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)  # brightness band of the noise model
         small_f = small.astype(np.float32)
         if self._prev is None or self._prev.shape != frame.shape:
-            self._prev, self._prev_level = frame, small_f
+            self._prev, self._prev_small = frame, small_f
             return frame
         # Mean absolute change over R, G, B, not the change of gray: a dark blue car on a
         # brown road at night barely changes luminance but must not leave a colour trail.
-        change = cv2.transform(cv2.absdiff(small_f, self._prev_level), _CHANNEL_MEAN)
+        change = cv2.transform(cv2.absdiff(small_f, self._prev_small), _CHANNEL_MEAN)
         diff = cv2.blur(change, (c.blur, c.blur))
         # The noise model changes slowly (gain, light level): refresh it every few frames.
         if self._noise is None or self._frames % 4 == 0:
             self._update_noise(diff, level)
         self._frames += 1
         if self._noise is None:
-            self._prev, self._prev_level = frame, small_f
+            self._prev, self._prev_small = frame, small_f
             return frame
         ratio = diff / cv2.LUT(level, self._noise).reshape(diff.shape)
         # Class per half-resolution pixel: 0 still, 1 in between, 2 moving.
@@ -199,7 +200,7 @@ class TemporalState:
         still = max(c.still_weight, 1.0 / (self._frames + 1))
         between_w = max(c.between_weight, still)
         weight = np.array([still, between_w, 1.0], np.float32)[classes]
-        self._prev_level += weight[..., None] * (small_f - self._prev_level)
+        self._prev_small += weight[..., None] * (small_f - self._prev_small)
 
         out = cv2.addWeighted(frame, still, self._prev, 1.0 - still, 0.0)
         if between.any():
