@@ -191,8 +191,8 @@ def check_params(frames: Sequence[np.ndarray], ref: Sequence[np.ndarray], out: S
     param_diff, out_diff, changed = 0.0, 0, 0
     for frame, a, b in zip(frames, ref, out):
         param_diff = max(param_diff, float(np.abs(a.astype(np.float32) - b.astype(np.float32)).max()))
-        ea = apply_params(frame, a, tone).astype(np.int16)
-        eb = apply_params(frame, b, tone).astype(np.int16)
+        ea = apply_params(frame, a, tone, 1.0, config.local).astype(np.int16)
+        eb = apply_params(frame, b, tone, 1.0, config.local).astype(np.int16)
         d = np.abs(ea - eb)
         out_diff = max(out_diff, int(d.max()))
         changed += int(np.count_nonzero(d))

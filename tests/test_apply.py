@@ -2,30 +2,32 @@ import numpy as np
 import pytest
 import torch
 
-from vidlle.apply import ToneTable, apply_curve_map, apply_params, curve_table, curve_tone
+from vidlle.apply import SHOULDER, ToneTable, apply_curve_map, apply_params, curve_table, curve_tone
 from vidlle.errors import FrameError
-from vidlle.models.curve import apply_curve
+from vidlle.models.curve import curve_steps
+from vidlle.models.tone import hue_preserving_apply
 
 
-def reference(frame: np.ndarray, params: np.ndarray, steps: int) -> np.ndarray:
-    """The reference formula in float64, rounded to uint8."""
+def reference(frame: np.ndarray, params: np.ndarray, steps: int, strength: float = 1.0, local: float = 1.0) -> np.ndarray:
+    """The reference torch apply in float64, rounded to uint8."""
     x = torch.from_numpy(frame).permute(2, 0, 1)[None].double() / 255.0
     r = torch.from_numpy(params)[None].double()
-    y = apply_curve(x, r, steps)
+    y = hue_preserving_apply(x, r, lambda m, v: curve_steps(v, m, steps), local, strength)
     return (y.clamp(0, 1) * 255).round().byte()[0].permute(1, 2, 0).numpy()
 
 
 @pytest.mark.parametrize(
     "shape,map_shape",
     [((72, 128), (9, 16)), ((97, 161), (13, 21)), ((2, 2), (2, 2)), ((1, 1), (1, 1)), ((5, 300), (1, 40)),
-     ((40, 11000), (2, 128))],  # last: wider than cv2.remap's 32k map limit when interleaved
+     ((40, 33000), (2, 128))],  # last: wider than cv2.remap's 32k destination limit
 )
-def test_fast_apply_matches_reference_within_one_level(shape, map_shape):
+@pytest.mark.parametrize("strength,local", [(1.0, 1.0), (0.4, 0.5), (1.7, 0.25)])
+def test_fast_apply_matches_reference_within_one_level(shape, map_shape, strength, local):
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
     params = rng.uniform(-1, 1, (3, *map_shape)).astype(np.float32)
-    out = apply_curve_map(frame, params, 8)
-    diff = np.abs(out.astype(int) - reference(frame, params, 8))
+    out = apply_curve_map(frame, params, 8, strength, local)
+    diff = np.abs(out.astype(int) - reference(frame, params, 8, strength, local))
     assert out.shape == frame.shape and out.dtype == np.uint8
     assert diff.max() <= 1
 
@@ -34,17 +36,69 @@ def test_fast_apply_4k_matches_reference_within_one_level():
     rng = np.random.default_rng(1)
     frame = rng.integers(0, 256, (2160, 3840, 3), dtype=np.uint8)
     params = rng.uniform(-1, 0.2, (3, 72, 128)).astype(np.float32)
-    diff = np.abs(apply_curve_map(frame, params, 8).astype(int) - reference(frame, params, 8))
+    diff = np.abs(apply_curve_map(frame, params, 8, 0.8, 0.5).astype(int) - reference(frame, params, 8, 0.8, 0.5))
     assert diff.max() <= 1
+
+
+def test_monochrome_in_monochrome_out():
+    rng = np.random.default_rng(3)
+    gray = rng.integers(0, 256, (61, 83), dtype=np.uint8)
+    frame = np.repeat(gray[..., None], 3, axis=2)
+    params = rng.uniform(-1, 1, (3, 6, 8)).astype(np.float32)  # channels disagree on purpose
+    out = apply_curve_map(frame, params, 8, 1.0, 0.5)
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+    assert out.mean() > frame.mean() + 5  # mostly brightening maps: it did enhance
+
+
+def test_hue_and_saturation_of_a_colour_patch_are_kept():
+    # A dark orange (sodium-lit) patch: brightening scales R, G, B by one gain.
+    frame = np.zeros((16, 16, 3), np.uint8)
+    frame[...] = (60, 30, 8)
+    out = apply_curve_map(frame, np.full((3, 1, 1), -0.8, np.float32), 8).astype(float)
+    assert out[..., 0].mean() > 120  # brightened a lot
+    ratios = out[0, 0] / out[0, 0, 0]
+    assert np.allclose(ratios, np.array([60, 30, 8]) / 60, atol=0.02)
+
+
+def test_saturated_colours_are_not_pushed_into_clipping():
+    # A bright saturated red: per-channel curves would lift G and B towards R and wash it out;
+    # one gain from max(R, G, B) keeps the ratios and can only bring R up to T(R) <= 255.
+    frame = np.zeros((8, 8, 3), np.uint8)
+    frame[...] = (200, 60, 20)
+    out = apply_curve_map(frame, np.full((3, 1, 1), -0.6, np.float32), 8).astype(float)
+    t = min(curve_table(8)[round((-0.6 + 1) * 4095 / 2), 200], 255 - SHOULDER * 55)
+    assert abs(out[0, 0, 0] - t) <= 1  # R follows the curve, G and B keep their ratios to it
+    assert np.allclose(out[0, 0] / out[0, 0, 0], np.array([200, 60, 20]) / 200, atol=0.01)
+
+
+def test_strength_zero_is_identity_and_strength_blends_towards_the_curve():
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, (33, 45, 3), dtype=np.uint8)
+    params = np.full((3, 3, 3), -0.7, np.float32)
+    assert np.array_equal(apply_curve_map(frame, params, 8, 0.0), frame)
+    half, full = (apply_curve_map(frame, params, 8, k).astype(float).mean() for k in (0.5, 1.0))
+    assert frame.mean() < half < full
+
+
+def test_local_blends_the_map_with_its_frame_mean():
+    # Left half of the map brightens strongly, right half not at all. Fully local: the right
+    # half of a flat frame is unchanged; local 0: both halves get the mean map.
+    frame = np.full((20, 40, 3), 10, np.uint8)
+    params = np.zeros((3, 1, 2), np.float32)
+    params[:, :, 0] = -1.0
+    loc = apply_curve_map(frame, params, 8, 1.0, 1.0)
+    glob = apply_curve_map(frame, params, 8, 1.0, 0.0)
+    assert loc[:, -1].mean() == 10 and loc[:, 0].mean() > 150
+    assert np.ptp(glob) == 0 and 10 < glob.mean() < loc[:, 0].mean()
 
 
 def test_table_is_identity_at_r_zero_and_brightens_for_negative_r():
     table = curve_table(8)
     mid = (table.shape[0] - 1) // 2  # r = 0 sits between two grid rows; both ~identity
-    assert np.abs(table[mid].astype(int) - np.arange(256)).max() <= 1
-    assert (table[0].astype(int) >= np.arange(256)).all()  # r = -1
+    assert np.abs(table[mid] - np.arange(256)).max() <= 1
+    assert (table[0] >= np.arange(256) - 1e-3).all()  # r = -1
     assert table[0, 20] > 120  # strongly brightens shadows
-    assert (np.diff(table[0].astype(int)) >= 0).all()  # monotone: no tone inversion
+    assert (np.diff(table[0]) >= 0).all()  # monotone: no tone inversion
 
 
 def test_bad_frames_are_rejected():
@@ -55,26 +109,36 @@ def test_bad_frames_are_rejected():
 
 
 def test_tone_table_shapes_and_validation():
-    shared = curve_tone(8)
-    assert shared.channels == 1 and shared.table.shape == (4096, 256) and not shared.table.flags.writeable
-    per = ToneTable.from_array(np.stack([curve_table(8, 64)] * 3))
-    assert per.channels == 3 and per.rows == 64 and per.table.shape == (192, 256)
-    with pytest.raises(ValueError, match="uint8"):
-        ToneTable.from_array(np.zeros((4, 256), np.float32))
-    with pytest.raises(ValueError, match="uint8"):
-        ToneTable.from_array(np.zeros((4, 255), np.uint8))
+    tone = curve_tone(8)
+    assert tone.table.shape == (4096, 256) and tone.table.dtype == np.float32 and not tone.table.flags.writeable
+    assert ToneTable.from_array(curve_table(8, 64)).rows == 64
+    with pytest.raises(ValueError, match="float"):
+        ToneTable.from_array(np.zeros((4, 256), np.uint8))
+    with pytest.raises(ValueError, match="256"):
+        ToneTable.from_array(np.zeros((4, 255), np.float32))
     with pytest.raises(ValueError, match="remap"):
-        ToneTable.from_array(np.zeros((3, 12000, 256), np.uint8))
+        ToneTable.from_array(np.zeros((33000, 256), np.float32))
 
 
-def test_per_channel_tables_use_each_channels_own_curve():
-    # three different curve families (1, 4 and 8 steps): channel c must follow table c exactly
-    tables = np.stack([curve_table(1, 256), curve_table(4, 256), curve_table(8, 256)])
-    tone = ToneTable.from_array(tables)
+def test_any_tone_table_is_looked_up_at_the_pixel_brightness():
+    # An arbitrary monotone table (not the curve family): a constant map picks one row; every
+    # pixel's brightest channel must land on that row's value at its own V.
+    levels = np.arange(256, dtype=np.float32)
+    table = np.stack([np.sqrt(levels / 255.0) * 255.0] * 64)
+    tone = ToneTable.from_array(table)
     rng = np.random.default_rng(2)
     frame = rng.integers(0, 256, (31, 47, 3), dtype=np.uint8)
-    params = np.full((3, 1, 1), -0.5, np.float32)  # constant map: one table row per channel
-    row = round((-0.5 + 1) * 255 / 2)
-    out = apply_params(frame, params, tone)
-    for c in range(3):
-        assert np.array_equal(out[..., c], tables[c, row][frame[..., c]])
+    out = apply_params(frame, np.zeros((3, 1, 1), np.float32), tone)
+    v = frame.max(axis=2)
+    assert np.abs(out.max(axis=2).astype(float) - np.rint(table[0][v])).max() <= 1
+
+
+def test_highlight_shoulder_keeps_lamps_from_burning_out():
+    # The strongest curve (r = -1) sends 200 to white; under the shoulder only levels within
+    # ~15 of white may reach 250.
+    frame = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)
+    out = apply_curve_map(frame, np.full((3, 1, 1), -1.0, np.float32), 8)[0, :, 0].astype(int)
+    assert (np.diff(out) >= 0).all()
+    assert out[200] <= 255 - SHOULDER * 55 + 1 and out[200] < 250
+    assert (out[:235] < 250).all() and out[255] == 255
+    assert out[30] > 120  # shadows are still lifted hard

@@ -117,6 +117,20 @@ def test_image_and_folder(tmp_path, capsys):
     assert run(capsys, "enhance", src_dir, out_dir, "-y", "-q")[0] == 0
 
 
+def test_strength_option(tmp_path, capsys):
+    src = tmp_path / "dark.png"
+    dark = night_frame(4, 60, 90, np.random.default_rng(5))
+    cv2.imwrite(str(src), dark[..., ::-1])
+    off, auto = tmp_path / "off.png", tmp_path / "auto.png"
+    assert run(capsys, "enhance", src, off, "--strength", "0")[0] == 0
+    assert np.array_equal(cv2.imread(str(off)), cv2.imread(str(src)))  # 0 = pass-through
+    assert run(capsys, "enhance", src, auto, "--strength", "auto")[0] == 0
+    assert cv2.imread(str(auto)).mean() > 2 * dark.mean()
+    for bad in ("3", "bright"):
+        code, err = run(capsys, "enhance", src, tmp_path / "x.png", "--strength", bad)
+        assert code == 2 and "--strength" in err
+
+
 def test_4k_video_is_enhanced(tmp_path, capsys):
     src = tmp_path / "4k.mp4"
     write_dark_clip(src, width=3840, height=2160, frames=2, audio=False)

@@ -7,7 +7,9 @@
 
 The model (``curve`` or ``skf``) predicts a low-resolution parameter map from a downscaled copy
 of each frame; the shared fast apply step (:mod:`vidlle.apply`, with the model's tabulated
-curves) enhances the full-resolution frame with it.
+curves) enhances the full-resolution frame with it: one brightness gain per pixel (hues kept,
+monochrome stays monochrome), at a per-frame strength set by the frame's exposure
+(:mod:`vidlle.exposure`: well-exposed frames pass unchanged) or fixed by ``strength``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 
 from vidlle.apply import apply_params, check_frame
 from vidlle.backends import create_backend, model_source
+from vidlle.exposure import ExposureConfig, frame_strength
 from vidlle.frames import Frame
 from vidlle.models import get_spec, load_model
 from vidlle.models.curve import predictor_size
@@ -29,7 +32,8 @@ from vidlle.temporal import TemporalConfig, TemporalState
 
 @dataclass(frozen=True)
 class EnhancerConfig:
-    """Which model runs where. ``weights`` overrides the shipped weights file."""
+    """Which model runs where. ``weights`` overrides the shipped weights file; ``strength``
+    fixes the enhancement strength (0..2) instead of judging each frame's exposure."""
 
     model: str = "curve"
     backend: str = "auto"
@@ -37,6 +41,7 @@ class EnhancerConfig:
     precision: str = "fp32"
     weights: str | None = None
     temporal: bool = False
+    strength: float | None = None
 
 
 class Enhancer:
@@ -45,12 +50,16 @@ class Enhancer:
     temporal: frames are consecutive frames of one video: stabilise the curve maps across frames
         and denoise still regions (:mod:`vidlle.temporal`). Off for unrelated images.
     overlay: callable (H, W, 3) uint8 -> same, applied last (not fed back into temporal state).
+    strength: None (default) = per frame from its exposure: full for night frames, none for
+        well-exposed ones; a number in 0..2 fixes it (0 = pass-through, 1 = the model's curve).
     """
 
     def __init__(self, model: str = "curve", backend: str = "auto", device: str = "cpu",
                  precision: str = "fp32", weights: str | None = None, temporal: bool = False,
-                 temporal_config: TemporalConfig = TemporalConfig(), overlay=None):
-        self.config = EnhancerConfig(model, backend, device, precision, weights, temporal)
+                 temporal_config: TemporalConfig = TemporalConfig(), overlay=None,
+                 strength: float | None = None):
+        self.config = EnhancerConfig(model, backend, device, precision, weights, temporal, strength)
+        self.exposure = ExposureConfig(strength=strength)
         self.temporal = TemporalState(temporal_config) if temporal else None
         self.overlay = overlay  # e.g. vidlle.overlay.SegmentationOverlay; drawn on the final picture
         self.spec = get_spec(model)
@@ -82,6 +91,11 @@ class Enhancer:
         Frames of the same size share one backend call (a batch). With temporal processing on,
         the maps are the stabilised ones (this call advances the stream's state).
         """
+        return [p for p, _ in self.predict(frames)]
+
+    def predict(self, frames: Sequence[np.ndarray]) -> list[tuple[np.ndarray, float]]:
+        """(map, strength) per frame: the low-resolution map as :meth:`predict_params` and the
+        apply step's strength in [0, 2] (:mod:`vidlle.exposure`)."""
         groups: dict[tuple, list[int]] = defaultdict(list)
         for i, f in enumerate(frames):
             groups[f.shape[:2]].append(i)
@@ -93,15 +107,15 @@ class Enhancer:
                 params[i], smalls[i] = p, small
         if self.temporal:
             params = [self.temporal.smooth_params(s, p) for s, p in zip(smalls, params)]
-        return params
+        return [(p, frame_strength(s, self.exposure)) for s, p in zip(smalls, params)]
 
     def enhance_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Enhance frames ((H, W, 3) uint8 RGB each, sizes may differ); same shapes out."""
         frames = [check_frame(f) for f in frames]
         if not frames:
             return []
-        params = self.predict_params(frames)
-        out = [apply_params(f, p, self.tone) for f, p in zip(frames, params)]
+        local = self.model_config.local
+        out = [apply_params(f, p, self.tone, k, local) for f, (p, k) in zip(frames, self.predict(frames))]
         if self.temporal:
             out = [self.temporal.denoise(o) for o in out]
         if self.overlay is not None:

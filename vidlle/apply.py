@@ -1,21 +1,30 @@
 """Fast full-resolution apply step for low-resolution parameter maps (CPU, numpy + OpenCV).
 
-Every model predicts a low-resolution map (3, h, w) in [-1, 1] and maps each full-resolution
-pixel level through a *tone curve chosen by the map at that pixel*. The reference apply steps
-(:func:`vidlle.models.curve.apply_curve`: ``steps`` float iterations per pixel;
-:func:`vidlle.models.skf.apply_bank`: a learned curve bank) are ~10x too slow at 1080p on two
-cores. Here the curves are tabulated once in a :class:`ToneTable`: ``table[k, v]`` is the uint8
-output for input level ``v`` (0..255) and map value ``r_k`` on a fine grid of 4096 values over
-[-1, 1]. Applying it is one bilinear upsample of the (pre-scaled) map plus one 2-D nearest
-lookup, done by ``cv2.remap`` with the pixel value as x and the map as y (SIMD, multithreaded).
+Every model predicts a low-resolution map (C, h, w) in [-1, 1] and owns a one-parameter family
+of monotone tone curves ``T(m, v)`` (curve model: 8 quadratic steps; SKF student: a learned
+bank). The apply step is **hue preserving**: one gain per pixel, computed on the pixel's
+brightness, scales R, G and B alike.
 
-Curve model: one table shared by the three channels. SKF student: one table per channel,
-stacked to (3 * rows, 256); channel c's map is offset by ``c * rows`` before the upsample (the
-offset is affine, so it commutes with bilinear resizing), and one remap still does all three.
+1. The map is reduced to one channel (mean over its channels) and blended with its own frame
+   mean: ``m = local * m + (1 - local) * mean(m)``. A fully local curve map lifts every dark
+   region to the same level and flattens the picture to a grey haze; the model's ``local`` keeps
+   the global contrast between regions while still lifting deep shadows more.
+2. The brightness of a pixel is ``V = max(R, G, B)`` (the Retinex / LIME illumination estimate):
+   scaling by ``T(V) / V`` maps the largest channel to ``T(V) <= 255``, so no channel ever clips
+   and saturation and hue are kept exactly. Monochrome (IR) input stays monochrome.
+3. A highlight shoulder caps every curve: ``T(v) <= 255 - SHOULDER * (255 - v)``. A learned or
+   strongly lifting curve may reach white well below white (a lamp pool at 200 -> 255); under
+   the cap only levels that were within ~15 of white can come out at 250 or more, so light
+   sources and IR-lit foregrounds keep their shape instead of burning out.
+4. The per-frame strength k (:mod:`vidlle.exposure`) blends the curve with the identity:
+   ``V' = V + k * (T(m, V) - V)``; the output is ``round(RGB * V' / V)``. k = 0 returns the frame.
 
-Accuracy (curve model): |d out / d r| <= 510 (in uint8 units, 8 steps), so the grid spacing
-2/4095 costs at most 0.13 levels; with the table's own rounding the result is within 1 of the
-rounded reference (tested; the same test covers the SKF bank).
+The curves are tabulated once in a :class:`ToneTable`: ``table[i, v]`` is ``T(m_i, v)`` (float
+output level) for input level ``v`` (0..255) and map value ``m_i`` on a grid of 4096 values over
+[-1, 1]. Step 2's lookup is one bilinear upsample of the (pre-scaled) map plus one 2-D nearest
+lookup, done by ``cv2.remap`` with V as x and the map as y. The grid spacing 2/4095 costs at most
+0.13 levels (curve model, |dT/dm| <= 510 levels); the result is within 1 level of the reference
+torch apply (:func:`vidlle.models.tone.hue_preserving_apply`; tested).
 """
 
 from __future__ import annotations
@@ -29,7 +38,10 @@ import numpy as np
 from vidlle.errors import FrameError
 
 TABLE_ROWS = 4096
-# cv2.remap addresses map coordinates with 16-bit integers internally.
+# Slope of the highlight shoulder at white (see step 3 of the module doc); shared with the
+# reference apply in vidlle.models.tone.
+SHOULDER = 0.3
+# cv2.remap addresses destination coordinates with 16-bit integers internally.
 _REMAP_MAX = 32000
 
 
@@ -37,49 +49,48 @@ _REMAP_MAX = 32000
 class ToneTable:
     """Tabulated tone curves of one model.
 
-    table: (channels * rows, 256) uint8, read-only; row ``c * rows + k`` is channel c's curve at
-        map value ``-1 + 2 k / (rows - 1)``.
+    table: (rows, 256) float32 output levels in [0, 255], read-only; row i is the curve at map
+        value ``-1 + 2 i / (rows - 1)``, column v its output for input level v.
     rows: grid size over the map's range [-1, 1].
-    channels: 1 (one table shared by R, G and B) or 3 (one per channel, in RGB order).
     """
 
     table: np.ndarray
     rows: int
-    channels: int
 
     def __post_init__(self):
-        if self.channels not in (1, 3) or self.table.shape != (self.channels * self.rows, 256):
-            raise ValueError(f"ToneTable: table {self.table.shape} is not ({self.channels} * {self.rows}, 256)")
-        if self.channels * self.rows >= _REMAP_MAX:
-            raise ValueError(f"ToneTable: {self.channels * self.rows} rows exceed cv2.remap's limit {_REMAP_MAX}")
+        if self.table.shape != (self.rows, 256) or self.table.dtype != np.float32:
+            raise ValueError(f"ToneTable: table {self.table.shape} {self.table.dtype} is not ({self.rows}, 256) float32")
+        if self.rows >= _REMAP_MAX:
+            raise ValueError(f"ToneTable: {self.rows} rows exceed cv2.remap's limit {_REMAP_MAX}")
 
     @classmethod
     def from_array(cls, table: np.ndarray) -> "ToneTable":
-        """(rows, 256) shared or (3, rows, 256) per-channel uint8 curves -> ToneTable."""
+        """(rows, 256) float output levels in [0, 255] -> ToneTable (highlight shoulder applied)."""
         table = np.asarray(table)
-        if table.dtype != np.uint8 or table.ndim not in (2, 3) or table.shape[-1] != 256:
-            raise ValueError(f"ToneTable: expected (rows, 256) or (3, rows, 256) uint8, got {table.shape} {table.dtype}")
-        channels, rows = (1, table.shape[0]) if table.ndim == 2 else table.shape[:2]
-        flat = np.ascontiguousarray(table.reshape(channels * rows, 256))
+        if table.ndim != 2 or table.shape[-1] != 256 or not np.issubdtype(table.dtype, np.floating):
+            raise ValueError(f"ToneTable: expected (rows, 256) float levels, got {table.shape} {table.dtype}")
+        levels = np.arange(256, dtype=np.float64)
+        flat = np.minimum(np.clip(table, 0.0, 255.0), 255.0 - SHOULDER * (255.0 - levels))
+        flat = np.ascontiguousarray(flat, dtype=np.float32)
         flat.setflags(write=False)
-        return cls(flat, rows, channels)
+        return cls(flat, table.shape[0])
 
 
 @lru_cache(maxsize=8)
 def curve_table(steps: int, rows: int = TABLE_ROWS) -> np.ndarray:
-    """(rows, 256) uint8: result of ``steps`` curve steps for each r on the grid and each level."""
+    """(rows, 256) float32 levels: ``steps`` quadratic curve steps for each r on the grid and level."""
     r = np.linspace(-1.0, 1.0, rows)[:, None]
     x = np.broadcast_to(np.arange(256, dtype=np.float64) / 255.0, (rows, 256)).copy()
     for _ in range(steps):
         x += r * (x * x - x)
-    table = np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+    table = np.clip(x * 255.0, 0, 255).astype(np.float32)
     table.setflags(write=False)
     return table
 
 
 @lru_cache(maxsize=8)
 def curve_tone(steps: int, rows: int = TABLE_ROWS) -> ToneTable:
-    """The curve model's :class:`ToneTable` (shared by the three channels)."""
+    """The curve model's :class:`ToneTable`."""
     return ToneTable.from_array(curve_table(steps, rows))
 
 
@@ -93,45 +104,57 @@ def check_frame(frame) -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
-def apply_params(frame: np.ndarray, params: np.ndarray, tone: ToneTable) -> np.ndarray:
-    """Enhance ``frame`` with a low-resolution parameter map and a model's tone table.
+def luma_map(params: np.ndarray, local: float) -> np.ndarray:
+    """(C, h, w) map -> (h, w) float32: channel mean, blended with its frame mean by ``local``."""
+    m = np.asarray(params, dtype=np.float32).mean(axis=0)
+    if local != 1.0:
+        m = local * m + (1.0 - local) * float(m.mean())
+    return np.ascontiguousarray(m, dtype=np.float32)
 
-    frame: (H, W, 3) uint8 RGB.
-    params: (3, h, w) float32 in [-1, 1] (any h, w >= 1; RGB channel order).
-    Returns (H, W, 3) uint8, within 1 level of the model's reference apply step.
-    """
-    frame = check_frame(frame)
-    height, width = frame.shape[:2]
-    # Map values -> table rows (plus each channel's block offset) before upsampling: affine, so
-    # it commutes with bilinear resizing and the full-resolution map needs no extra pass.
-    rows = (np.asarray(params, dtype=np.float32).transpose(1, 2, 0) + 1.0) * ((tone.rows - 1) / 2.0)
-    if tone.channels > 1:
-        rows += np.arange(3, dtype=np.float32) * tone.rows
-    if rows.shape[:2] != (height, width):
-        rows = cv2.resize(rows, (width, height), interpolation=cv2.INTER_LINEAR)
-    rows = rows.reshape(height, width, 3)
-    out = np.empty_like(frame)
-    if width * 3 < _REMAP_MAX:
-        blocks = [(slice(None), frame.reshape(height, width * 3), rows.reshape(height, width * 3), out.reshape(height, width * 3))]
-    else:  # very wide frames: one plane per channel keeps the maps under remap's limit
-        blocks = [(c, frame[..., c], rows[..., c], None) for c in range(3)]
-    for key, levels, r_rows, dest in blocks:
-        for y0 in range(0, height, _REMAP_MAX):
-            y1 = min(height, y0 + _REMAP_MAX)
-            mapped = cv2.remap(
-                tone.table,
-                levels[y0:y1].astype(np.float32),
-                np.ascontiguousarray(r_rows[y0:y1]),
-                interpolation=cv2.INTER_NEAREST,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
-            if dest is not None:
-                dest[y0:y1] = mapped
-            else:
-                out[y0:y1, :, key] = mapped
+
+def _lookup(tone: ToneTable, levels: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """T at (rows, levels), both (H, W) float32; cv2.remap in blocks under its size limit."""
+    height, width = levels.shape
+    out = np.empty((height, width), np.float32)
+    for y0 in range(0, height, _REMAP_MAX):
+        for x0 in range(0, width, _REMAP_MAX):
+            ys, xs = slice(y0, y0 + _REMAP_MAX), slice(x0, x0 + _REMAP_MAX)
+            out[ys, xs] = cv2.remap(tone.table, np.ascontiguousarray(levels[ys, xs]),
+                                    np.ascontiguousarray(rows[ys, xs]),
+                                    interpolation=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
     return out
 
 
-def apply_curve_map(frame: np.ndarray, params: np.ndarray, steps: int) -> np.ndarray:
+def apply_params(frame: np.ndarray, params: np.ndarray, tone: ToneTable, strength: float = 1.0,
+                 local: float = 1.0) -> np.ndarray:
+    """Enhance ``frame`` with a low-resolution parameter map and a model's tone table.
+
+    frame: (H, W, 3) uint8 RGB.
+    params: (C, h, w) float32 in [-1, 1] (any C, h, w >= 1).
+    strength: k in [0, 2]; 0 returns the frame unchanged, 1 is the model's curve.
+    local: weight of the local map against its frame mean (the model's config).
+    Returns (H, W, 3) uint8, within 1 level of the reference torch apply.
+    """
+    frame = check_frame(frame)
+    if strength <= 0.0:
+        return frame.copy()
+    height, width = frame.shape[:2]
+    # Map values -> table rows before upsampling: affine, so it commutes with bilinear resizing.
+    rows = (luma_map(params, local) + 1.0) * ((tone.rows - 1) / 2.0)
+    if rows.shape != (height, width):
+        rows = cv2.resize(rows, (width, height), interpolation=cv2.INTER_LINEAR)
+    r, g, b = cv2.split(frame)
+    v = cv2.max(cv2.max(r, g), b).astype(np.float32)
+    t = _lookup(tone, v, rows)
+    if strength != 1.0:
+        t = np.clip(v + strength * (t - v), 0.0, 255.0)
+    # Gain per pixel; V = 0 means R = G = B = 0, which any gain keeps black.
+    gain = t / np.maximum(v, 1.0)
+    out = cv2.multiply(frame.astype(np.float32), cv2.merge([gain, gain, gain]))
+    return cv2.convertScaleAbs(out)
+
+
+def apply_curve_map(frame: np.ndarray, params: np.ndarray, steps: int, strength: float = 1.0,
+                    local: float = 1.0) -> np.ndarray:
     """The curve model's apply: :func:`apply_params` with ``curve_tone(steps)``."""
-    return apply_params(frame, params, curve_tone(steps))
+    return apply_params(frame, params, curve_tone(steps), strength, local)

@@ -44,9 +44,25 @@ def live_options(f):
     return f
 
 
+def _strength(ctx, param, value):
+    """``auto`` -> None (judged per frame from its exposure); a number in 0..2 -> that number."""
+    if value is None or str(value).lower() == "auto":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not 'auto' or a number") from None
+    if not 0.0 <= number <= 2.0:
+        raise click.BadParameter(f"{value} is outside 0..2")
+    return number
+
+
 def temporal_options(f):
-    """Temporal processing and the segmentation overlay, shared by enhance and preview."""
+    """Temporal processing, enhancement strength and the overlay, shared by enhance and preview."""
     options = [
+        click.option("--strength", default="auto", show_default=True, callback=_strength,
+                     help="How much to enhance: auto (per frame from its exposure: night frames fully, "
+                          "well-exposed frames not at all) or a fixed 0..2 (0 = off, 1 = the model's curve)."),
         click.option("--temporal/--no-temporal", default=True, show_default=True,
                      help="Video: stabilise the curve across frames and denoise still regions."),
         click.option("--overlay", type=click.Choice(["none", "seg"]), default="none", show_default=True,
@@ -89,7 +105,7 @@ def _live_config(rtsp_transport, live_timeout, max_reconnects, wait_for_source, 
 @temporal_options
 @live_options
 def enhance(input, output, overwrite, quiet, model, weights, backend, device, precision, codec, crf, preset, batch,
-            stats_json, use_ray, temporal, overlay, seg_weights, rtsp_transport, live_timeout, max_reconnects,
+            stats_json, use_ray, strength, temporal, overlay, seg_weights, rtsp_transport, live_timeout, max_reconnects,
             wait_for_source, video_size, framerate, input_format):
     """Enhance INPUT (video, image, folder of images, webcam:N, /dev/videoN, rtsp://, http(s)://)
     into OUTPUT (video file, image, folder, or rtsp:// to publish).
@@ -104,7 +120,7 @@ def enhance(input, output, overwrite, quiet, model, weights, backend, device, pr
 
         settings = EnhanceSettings(model=model, weights=weights, backend=backend, device=device, precision=precision,
                                    temporal=temporal, overlay=overlay, seg_weights=seg_weights, codec=codec, crf=crf,
-                                   preset=preset, batch=batch, overwrite=overwrite)
+                                   preset=preset, batch=batch, overwrite=overwrite, strength=strength)
         _enhance_backlog(input, output, settings, use_ray, quiet, stats_json)
         return
     from vidlle.api import Enhancer
@@ -120,7 +136,8 @@ def enhance(input, output, overwrite, quiet, model, weights, backend, device, pr
                               live_config=live_config, rtsp_transport=rtsp_transport)
     # Frames of a video are consecutive: temporal processing on by default; images are unrelated.
     enhancer = Enhancer(model, backend=backend, device=device, precision=precision, weights=weights,
-                        temporal=temporal and kind in ("video", "live"), overlay=overlay_for(overlay, seg_weights))
+                        temporal=temporal and kind in ("video", "live"), overlay=overlay_for(overlay, seg_weights),
+                        strength=strength)
     bar = None if quiet else ProgressBar()
     pipeline = Pipeline(source, enhancer.enhance_frames, sink, PipelineConfig(batch=batch), progress=bar)
     try:
@@ -167,7 +184,7 @@ def enhance(input, output, overwrite, quiet, model, weights, backend, device, pr
               help="Widest the side-by-side window may be (pixels).")
 @temporal_options
 @live_options
-def preview(source, model, weights, backend, device, precision, max_width, temporal, overlay, seg_weights,
+def preview(source, model, weights, backend, device, precision, max_width, strength, temporal, overlay, seg_weights,
             rtsp_transport, live_timeout, max_reconnects, wait_for_source, video_size, framerate, input_format):
     """Live window for SOURCE (webcam:N, rtsp://..., testsrc, or a video file): original | enhanced.
 
@@ -185,7 +202,7 @@ def preview(source, model, weights, backend, device, precision, max_width, tempo
                                input_format)
     src, kind = open_source(source, live_config)
     enhancer = Enhancer(model, backend=backend, device=device, precision=precision, weights=weights,
-                        temporal=temporal, overlay=overlay_for(overlay, seg_weights))
+                        temporal=temporal, overlay=overlay_for(overlay, seg_weights), strength=strength)
 
     def on_change(name: str, on: bool) -> None:
         if name == "overlay" and enhancer.overlay is not None:

@@ -4,13 +4,13 @@ Split as the design's model interface says:
 
 * :class:`CurveNet` is the *parameter predictor*. It sees a downscaled frame and predicts a
   per-pixel, per-channel curve-parameter map ``r`` at that low resolution.
-* :func:`apply_curve` is the *reference apply step*: ``r`` is upsampled bilinearly to the full
-  frame and ``steps`` recurrent quadratic steps ``x <- x + r * (x**2 - x)`` are applied. It is
-  differentiable (training uses it) and is the definition the fast runtime apply
-  (:mod:`vidlle.apply`) is tested against.
-
-With ``r`` in [-1, 1] and ``x`` in [0, 1] every step maps [0, 1] onto itself and is monotone, so
-the result never needs clipping and never inverts tones; ``r < 0`` brightens, ``r > 0`` darkens.
+* Its tone curve family is ``steps`` recurrent quadratic steps ``v <- v + r * (v**2 - v)``. With
+  ``r`` in [-1, 1] and ``v`` in [0, 1] every step maps [0, 1] onto itself and is monotone, so the
+  curve never inverts tones; ``r < 0`` brightens, ``r > 0`` darkens, ``r = 0`` is the identity.
+* :meth:`CurveNet.apply` is the *reference apply step* (differentiable; training uses it): the
+  shared hue-preserving apply of :mod:`vidlle.models.tone` with this family, i.e. one brightness
+  gain per pixel from ``max(R, G, B)``, the map reduced to one channel and blended with its frame
+  mean by ``local``. :func:`apply_curve` is the per-channel Zero-DCE form, kept for comparison.
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidlle.models.tone import hue_preserving_apply, upsample_params
+
+__all__ = ["CurveConfig", "CurveNet", "apply_curve", "curve_steps", "predictor_size", "upsample_params"]
+
 
 @dataclass(frozen=True)
 class CurveConfig:
@@ -30,11 +34,14 @@ class CurveConfig:
     steps: recurrent curve steps applied at full resolution.
     predict_size: long side, in pixels, of the frame the predictor sees (smaller frames are not
         upscaled).
+    local: weight of the local curve map against its frame mean in the apply step (1 = fully
+        local as Zero-DCE, which flattens contrast between regions; lower keeps it).
     """
 
     width: int = 16
     steps: int = 8
     predict_size: int = 128
+    local: float = 1.0
 
 
 def predictor_size(height: int, width: int, predict_size: int) -> tuple[int, int]:
@@ -97,22 +104,22 @@ class CurveNet(nn.Module):
         x6 = F.relu(self.conv6(torch.cat([x2, x5], 1)))
         return torch.tanh(self.conv7(torch.cat([x1, x6], 1)))
 
-    def apply(self, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-        """Reference apply step (:func:`apply_curve` with this model's steps); differentiable."""
-        return apply_curve(x, r, self.config.steps)
+    def curve(self, m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The tone curve family: T(m, v), both (N, 1, H, W), values in [0, 1]."""
+        return curve_steps(v, m, self.config.steps)
+
+    def apply(self, x: torch.Tensor, r: torch.Tensor, strength: torch.Tensor | float = 1.0) -> torch.Tensor:
+        """Reference hue-preserving apply step (:func:`vidlle.models.tone.hue_preserving_apply`).
+
+        x: (N, 3, H, W) in [0, 1]; r: (N, 3, h, w) in [-1, 1]; strength: float or (N,).
+        """
+        return hue_preserving_apply(x, r, self.curve, self.config.local, strength)
 
     def tone(self):
-        """The :class:`vidlle.apply.ToneTable` of the fast CPU apply (one table for R, G, B)."""
+        """The :class:`vidlle.apply.ToneTable` of the fast CPU apply."""
         from vidlle.apply import curve_tone
 
         return curve_tone(self.config.steps)
-
-
-def upsample_params(r: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear (half-pixel centres, as cv2.INTER_LINEAR) upsampling of (N, C, h, w) to ``size``."""
-    if tuple(r.shape[-2:]) == tuple(size):
-        return r
-    return F.interpolate(r, size=size, mode="bilinear", align_corners=False)
 
 
 def curve_steps(x: torch.Tensor, r: torch.Tensor, steps: int) -> torch.Tensor:
@@ -123,7 +130,7 @@ def curve_steps(x: torch.Tensor, r: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 def apply_curve(x: torch.Tensor, r: torch.Tensor, steps: int) -> torch.Tensor:
-    """Reference apply step.
+    """Per-channel Zero-DCE apply (each channel through its own curve; shifts hues).
 
     x: (N, 3, H, W) float in [0, 1], the full-resolution frame.
     r: (N, 3, h, w) float in [-1, 1], the low-resolution parameter map.

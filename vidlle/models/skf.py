@@ -6,30 +6,25 @@ segmenter and a full-resolution network. The student needs neither at inference.
 design's model interface:
 
 * :class:`SKFStudent` is the *parameter predictor*. It sees the frame downscaled (long side
-  ``predict_size``) and predicts a per-pixel, per-channel *selector map* ``s`` (N, 3, h, w) in
-  [-1, 1] at that low resolution: the same shape and range as the curve model's map ``r``, so the
-  temporal smoothing, backends and ONNX/TensorRT engines take it unchanged.
-* Its richer part is the **curve bank**: for each channel c a learned one-parameter family of
-  monotone tone curves ``T_c(s, v)``, tabulated on ``knots`` values of s (-1..1) and ``levels``
-  input levels (0..1). ``s`` picks a curve per pixel; neighbouring knots are blended linearly.
-  The curve model's family ``x <- x + r (x^2 - x)`` (8 steps) is one fixed such family; here the
-  family itself is learned from paired data, and each channel gets its own. (The inverse of an
-  under-exposure is not in the quadratic family: on 15 of the synthetic pairs the best single
-  8-step quadratic curve per image scores 21.7 dB PSNR, the exact inverse-exposure curve 24.3 dB
-  and the best per-channel curve 25.6 dB: the ceiling of a global curve, since noise remains.)
-  The bank is initialised to the quadratic family, so an untrained student behaves like the
-  curve model.
-* :func:`apply_bank` is the *reference apply step* (differentiable; training uses it): ``s`` is
-  upsampled bilinearly to the full frame, and each pixel's level is looked up in its channel's
-  bank at its ``s``, bilinear in (s, level).
+  ``predict_size``) and predicts a *selector map* ``s`` (N, 3, h, w) in [-1, 1] at that low
+  resolution: the same shape and range as the curve model's map ``r``, so the temporal
+  smoothing, backends and ONNX/TensorRT engines take it unchanged.
+* Its richer part is the **curve bank**: a learned one-parameter family of monotone tone curves
+  ``T(s, v)``, tabulated on ``knots`` values of s (-1..1) and ``levels`` input levels (0..1).
+  ``s`` picks a curve per pixel; neighbouring knots are blended linearly. The curve model's
+  family ``x <- x + r (x^2 - x)`` (8 steps) is one fixed such family; here the family itself is
+  learned from paired data (several darkening recipes). The bank is initialised to the quadratic
+  family, so an untrained student behaves like the curve model.
+* :meth:`SKFStudent.apply` is the *reference apply step* (differentiable; training uses it): the
+  shared hue-preserving apply of :mod:`vidlle.models.tone` with the bank as the curve family (one
+  brightness gain per pixel from ``max(R, G, B)``, so hues are kept and monochrome input stays
+  monochrome; the map is reduced to one channel and blended with its frame mean by ``local``).
 
-Fast apply (CPU): :meth:`SKFStudent.table` tabulates the bank as a (3, rows, 256) uint8 array, the
-same kind of table :mod:`vidlle.apply` builds for the curve model (``curve_table(steps)``: rows =
-r grid, columns = input level). Stacking the three channel tables to (3 * rows, 256) and adding
-``c * rows`` to channel c's row map, the existing ``cv2.remap`` path (bilinear upsampling of the
-row map + one nearest lookup with the pixel level as x) applies it in one call at the cost of the
-curve model's apply (:func:`vidlle.apply.apply_params` with :meth:`SKFStudent.tone`). With
-``levels == 256`` every uint8 input level is a knot, so the table is exact along the level axis.
+Fast apply (CPU): :meth:`SKFStudent.table` tabulates the bank as a (rows, 256) float32 table of
+output levels, the same kind of table :mod:`vidlle.apply` builds for the curve model, so the
+student costs what the curve model costs (:func:`vidlle.apply.apply_params` with
+:meth:`SKFStudent.tone`). With ``levels == 256`` every uint8 input level is a knot, so the table
+is exact along the level axis.
 """
 
 from __future__ import annotations
@@ -41,13 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidlle.models.curve import curve_steps, predictor_size, upsample_params
+from vidlle.models.curve import curve_steps, predictor_size
+from vidlle.models.tone import hue_preserving_apply
 
 __all__ = [
     "TABLE_ROWS",
     "SKFConfig",
     "SKFStudent",
-    "apply_bank",
+    "bank_curve",
     "bank_from_logits",
     "bank_table",
     "predictor_size",
@@ -64,9 +60,10 @@ class SKFConfig:
     width: channels of the first layer (the coarser levels use 2x and 4x).
     predict_size: long side, in pixels, of the frame the predictor sees (smaller frames are not
         upscaled), as :class:`vidlle.models.curve.CurveConfig`.
-    knots: curves per channel in the bank (grid over s in [-1, 1]).
+    knots: curves in the bank (grid over s in [-1, 1]).
     levels: knots of every curve over the input level in [0, 1]; 256 makes each uint8 level a knot.
     init_steps: the bank starts as the curve model's quadratic family with this many steps.
+    local: weight of the local map against its frame mean in the apply step (as the curve model).
     """
 
     width: int = 16
@@ -74,6 +71,7 @@ class SKFConfig:
     knots: int = 17
     levels: int = 256
     init_steps: int = 8
+    local: float = 1.0
 
     def __post_init__(self):
         if self.knots < 2 or self.levels < 2:
@@ -101,7 +99,7 @@ def _up_to(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 def bank_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """Monotone curves from unconstrained increments.
 
-    logits: (C, K, L - 1). Returns (C, K, L) in [0, 1]: every curve starts at 0, ends at 1 and is
+    logits: (1, K, L - 1). Returns (1, K, L) in [0, 1]: every curve starts at 0, ends at 1 and is
     non-decreasing (normalised cumulative sums of softplus increments), so no tone is inverted and
     black and white stay put, as for the curve model.
     """
@@ -154,7 +152,7 @@ class SKFStudent(nn.Module):
         self.up0 = _SeparableConv(c, c)
         self.head = nn.Conv2d(c, 3, 1)
         self.bank_logits = nn.Parameter(
-            _quadratic_bank_logits(3, config.knots, config.levels, config.init_steps))
+            _quadratic_bank_logits(1, config.knots, config.levels, config.init_steps))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -188,20 +186,27 @@ class SKFStudent(nn.Module):
         return self.features(x)[0]
 
     def bank(self) -> torch.Tensor:
-        """(3, knots, levels) float in [0, 1]: the curves, monotone in the level axis."""
+        """(1, knots, levels) float in [0, 1]: the curves, monotone in the level axis."""
         return bank_from_logits(self.bank_logits.float())
 
     @torch.no_grad()
     def table(self, rows: int = TABLE_ROWS) -> np.ndarray:
-        """(3, rows, levels) uint8: the bank tabulated for the fast LUT apply (see module doc)."""
+        """(rows, levels) float32 output levels: the bank tabulated for the fast LUT apply."""
         return bank_table(self.bank(), rows)
 
-    def apply(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        """Reference apply step (:func:`apply_bank` with this student's bank); differentiable."""
-        return apply_bank(x, s, self.bank())
+    def curve(self, m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The bank as a tone curve family: T(m, v), both (N, 1, H, W), values in [0, 1]."""
+        return bank_curve(self.bank(), m, v)
+
+    def apply(self, x: torch.Tensor, s: torch.Tensor, strength: torch.Tensor | float = 1.0) -> torch.Tensor:
+        """Reference hue-preserving apply step; differentiable in x, s and the bank.
+
+        x: (N, 3, H, W) in [0, 1]; s: (N, 3, h, w) in [-1, 1]; strength: float or (N,).
+        """
+        return hue_preserving_apply(x, s, self.curve, self.config.local, strength)
 
     def tone(self):
-        """The :class:`vidlle.apply.ToneTable` of the fast CPU apply (one table per channel).
+        """The :class:`vidlle.apply.ToneTable` of the fast CPU apply.
 
         Needs ``levels == 256`` (one knot per uint8 level), as the shipped configuration has.
         """
@@ -213,33 +218,27 @@ class SKFStudent(nn.Module):
 
 
 def bank_table(bank: torch.Tensor, rows: int = TABLE_ROWS) -> np.ndarray:
-    """Tabulate a (C, K, L) bank at ``rows`` values of s in [-1, 1]: (C, rows, L) uint8.
+    """Tabulate a (1, K, L) bank at ``rows`` values of s in [-1, 1]: (rows, L) float32 levels (0..255).
 
-    Linear between knots along s (what :func:`apply_bank` does), rounded to uint8.
+    Linear between knots along s (what :func:`bank_curve` does).
     """
     b = bank.detach().float().cpu()[None]
-    t = F.interpolate(b, size=(rows, b.shape[-1]), mode="bilinear", align_corners=True)[0]
-    return np.clip(np.rint(t.numpy() * 255.0), 0, 255).astype(np.uint8)
+    t = F.interpolate(b, size=(rows, b.shape[-1]), mode="bilinear", align_corners=True)[0, 0]
+    return np.clip(t.numpy() * 255.0, 0.0, 255.0).astype(np.float32)
 
 
-def apply_bank(x: torch.Tensor, s: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
-    """Reference apply step of the student (differentiable in x, s and bank).
+def bank_curve(bank: torch.Tensor, m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Evaluate a (1, K, L) bank at selector ``m`` and level ``v`` (both (N, 1, H, W), full size).
 
-    x: (N, C, H, W) float in [0, 1], the full-resolution frame.
-    s: (N, C, h, w) float in [-1, 1], the low-resolution selector map (upsampled bilinearly,
-        half-pixel centres, as :func:`vidlle.models.curve.upsample_params`).
-    bank: (C, K, L) curves (:func:`bank_from_logits`).
-    Returns (N, C, H, W): ``bank[c]`` evaluated at (s, x), bilinear over the (K, L) grid.
+    Bilinear over the (K, L) grid; differentiable in bank, m and v. Returns (N, 1, H, W).
     """
-    n, c, h, w = x.shape
-    if bank.shape[0] != c or s.shape[:2] != (n, c):
-        raise ValueError(f"apply_bank: x {tuple(x.shape)}, s {tuple(s.shape)}, bank {tuple(bank.shape)} disagree")
-    s = upsample_params(s, (h, w))
-    # grid_sample with the channel as batch: the (K, L) bank of channel c is an image whose
-    # width is the level axis (x) and whose height is the knot axis (s); align_corners=True
-    # puts level 0 and 1 and s = -1 and 1 exactly on the first and last knots.
-    grid = torch.stack([x * 2.0 - 1.0, s.to(x.dtype)], dim=-1)  # (N, C, H, W, 2)
-    grid = grid.transpose(0, 1).reshape(c, n * h, w, 2)
-    out = F.grid_sample(bank[:, None].to(x.dtype), grid, mode="bilinear", padding_mode="border",
-                        align_corners=True)  # (C, 1, N*H, W)
-    return out.reshape(c, n, h, w).transpose(0, 1)
+    n, _, h, w = v.shape
+    if bank.shape[0] != 1 or m.shape != v.shape:
+        raise ValueError(f"bank_curve: bank {tuple(bank.shape)}, m {tuple(m.shape)}, v {tuple(v.shape)} disagree")
+    # grid_sample with the bank as a one-channel image whose width is the level axis (x) and
+    # whose height is the knot axis (y); align_corners=True puts level 0 and 1 and s = -1 and 1
+    # exactly on the first and last knots.
+    grid = torch.stack([v * 2.0 - 1.0, m.to(v.dtype)], dim=-1).reshape(1, n * h, w, 2)
+    out = F.grid_sample(bank[None].to(v.dtype), grid, mode="bilinear", padding_mode="border",
+                        align_corners=True)  # (1, 1, N*H, W)
+    return out.reshape(n, 1, h, w)

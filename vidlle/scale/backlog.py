@@ -44,6 +44,7 @@ class EnhanceSettings:
     preset: str = "veryfast"
     batch: int = 1
     overwrite: bool = False
+    strength: float | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,8 @@ def enhance_file(job: FileJob, settings: EnhanceSettings, report: Callable[[int,
         overlay = overlay_for(settings.overlay, settings.seg_weights)
         enhancer = Enhancer(settings.model, backend=settings.backend, device=settings.device,
                             precision=settings.precision, weights=settings.weights,
-                            temporal=settings.temporal and kind in ("video", "live"), overlay=overlay)
+                            temporal=settings.temporal and kind in ("video", "live"), overlay=overlay,
+                            strength=settings.strength)
         progress = None if report is None else (lambda st: report(job.index, st.frames, st.expected))
         pipeline = Pipeline(source, enhancer.enhance_frames, sink, PipelineConfig(batch=settings.batch),
                             progress=progress)

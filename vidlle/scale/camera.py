@@ -179,7 +179,7 @@ class CameraWorker:
         self._cpu0 = time.process_time()
         self.enhancer = Enhancer(camera.model, backend=camera.backend, device=camera.device,
                                  precision=camera.precision, weights=camera.weights, temporal=camera.temporal,
-                                 overlay=overlay_for(camera.overlay, camera.seg_weights))
+                                 overlay=overlay_for(camera.overlay, camera.seg_weights), strength=camera.strength)
 
     # -- control ----------------------------------------------------------------------------------
     def start(self) -> "CameraWorker":

@@ -56,7 +56,8 @@ class CameraConfig:
         ``rtsp://`` URL to publish to, or None (enhance only: stats, no output).
     segment_seconds: file outputs: start a new file at every multiple of this many seconds of
         wall-clock time (like an NVR: 600 -> files start at :00, :10, ...); None = one file per run.
-    model, weights, backend, device, precision, temporal: the Enhancer (see ``vidlle enhance``).
+    model, weights, backend, device, precision, temporal, strength: the Enhancer (see ``vidlle
+        enhance``; strength None = auto from each frame's exposure, else 0..2).
     overlay, seg_weights: ``seg`` blends the ESPNetv2 segmentation in (weights path or None for
         ``$VIDLLE_SEG_WEIGHTS`` / the cache dir).
     transport, open_timeout, read_timeout, max_reconnects, wait_for_source: the LiveSource
@@ -78,6 +79,7 @@ class CameraConfig:
     device: str = "cpu"
     precision: str = "fp32"
     temporal: bool = True
+    strength: float | None = None
     overlay: str = "none"
     seg_weights: str | None = None
     transport: str = "tcp"
@@ -148,7 +150,7 @@ class ServiceConfig:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(CameraConfig)}
 _KEYS = sorted(_FIELDS)
-_OPTIONAL = {"output", "segment_seconds", "weights", "seg_weights", "max_reconnects"}
+_OPTIONAL = {"output", "segment_seconds", "weights", "seg_weights", "max_reconnects", "strength"}
 _TOP_KEYS = ("defaults", "cameras")
 
 
@@ -347,7 +349,7 @@ def _check_weights(model: str, weights: str, where: str) -> None:
 
 def _typed(key: str, value, where: str):
     """``value`` converted to the field's type; ConfigError naming the key otherwise."""
-    if value is None:
+    if value is None or (key == "strength" and value == "auto"):
         if key in _OPTIONAL:
             return None
         raise ConfigError(f"{where}: {key} must not be empty")
@@ -365,6 +367,8 @@ def _typed(key: str, value, where: str):
             raise ConfigError(f"{where}: {key} must be a number, not {value!r}")
         if key in ("open_timeout", "read_timeout") and value <= 0:
             raise ConfigError(f"{where}: {key} must be positive")
+        if key == "strength" and not 0 <= value <= 2:
+            raise ConfigError(f"{where}: strength must be auto or a number in 0..2")
         return float(value)
     if not isinstance(value, str):
         raise ConfigError(f"{where}: {key} must be a string, not {value!r}")

@@ -1,0 +1,61 @@
+"""The reference (torch, differentiable) hue-preserving apply shared by every model.
+
+Training and the parity tests use it; the product's CPU path is the tabulated
+:func:`vidlle.apply.apply_params`, which computes the same picture within 1 level. The steps and
+why they are so are documented in :mod:`vidlle.apply`:
+
+    m  = local * mean_c(params) + (1 - local) * mean_xy(mean_c(params))    (N, 1, h, w)
+    V  = max(R, G, B)                                                       (N, 1, H, W)
+    T* = min(T(up(m), V), 1 - SHOULDER * (1 - V))                           highlight shoulder
+    V' = V + k * (T* - V)                   k: per-frame strength (N,) in [0, 2]
+    out = RGB * V' / V
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from vidlle.apply import SHOULDER
+
+# Smallest brightness the gain divides by (below one 8-bit level; V = 0 means a black pixel).
+_EPS = 1.0 / 1024.0
+
+
+def luma_map(params: torch.Tensor, local: float) -> torch.Tensor:
+    """(N, C, h, w) map in [-1, 1] -> (N, 1, h, w): channel mean blended with its frame mean."""
+    m = params.mean(dim=1, keepdim=True)
+    if local != 1.0:
+        m = local * m + (1.0 - local) * m.mean(dim=(2, 3), keepdim=True)
+    return m
+
+
+def upsample_params(r: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear (half-pixel centres, as cv2.INTER_LINEAR) upsampling of (N, C, h, w) to ``size``."""
+    if tuple(r.shape[-2:]) == tuple(size):
+        return r
+    return F.interpolate(r, size=size, mode="bilinear", align_corners=False)
+
+
+def hue_preserving_apply(x: torch.Tensor, params: torch.Tensor, curve: Callable, local: float = 1.0,
+                         strength: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """Enhance ``x`` with one brightness gain per pixel.
+
+    x: (N, 3, H, W) float RGB in [0, 1], the full-resolution frames.
+    params: (N, C, h, w) float in [-1, 1], the low-resolution maps.
+    curve: callable (m, v) -> T, all (N, 1, H, W): the model's tone curve family, monotone in v,
+        T(m, 0) = 0, T(m, 1) = 1, values in [0, 1]; capped by the highlight shoulder.
+    local: weight of the local map against its frame mean.
+    strength: k, a float or (N,) tensor.
+    Returns (N, 3, H, W) in [0, 1]: no channel exceeds V' <= 1, so nothing is clipped.
+    """
+    m = upsample_params(luma_map(params, local), tuple(x.shape[-2:]))
+    v = x.amax(dim=1, keepdim=True)
+    t = torch.minimum(curve(m.to(x.dtype), v), 1.0 - SHOULDER * (1.0 - v))
+    if not isinstance(strength, torch.Tensor):
+        strength = torch.tensor(float(strength), dtype=x.dtype, device=x.device)
+    k = strength.to(x.dtype).reshape(-1, 1, 1, 1) if strength.dim() else strength.to(x.dtype)
+    target = (v + k * (t - v)).clamp(0.0, 1.0)
+    return x * (target / v.clamp_min(_EPS))
