@@ -6,7 +6,12 @@
 
 Each batch: crops of ``--size`` pixels are downscaled to the predictor's input size exactly as at
 inference (long side ``predict_size``), the predicted map is applied to the full crop by the
-reference apply step, and the zero-reference losses are computed on the full crop.
+reference apply step (hue preserving, one gain per pixel, the map blended with its frame mean by
+``--local``), and the zero-reference losses are computed on the full crop. Only dark images
+(mean luma <= ``--max-luma``) train the curve: at inference the exposure gate
+(:mod:`vidlle.exposure`) leaves well-exposed frames alone, so the network need not learn it. The
+colour-constancy term defaults to 0: a hue-preserving apply cannot change a hue, and the grey-world
+prior was what coloured monochrome IR frames with the per-channel apply.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import torch.nn.functional as F
 from train.data import ImageFolder
 from train.losses import ZeroReferenceLoss, semantic_focal_loss
 from vidlle.models import load_model
-from vidlle.models.curve import CurveConfig, CurveNet, apply_curve, predictor_size
+from vidlle.models.curve import CurveConfig, CurveNet, predictor_size
 
 
 def seed_everything(seed: int) -> None:
@@ -66,10 +71,10 @@ class SemanticGuidance:
         return semantic_focal_loss(self.segmenter(x))
 
 
-def train_step(model, criterion, batch, optimizer, steps: int, predict_size: int, clip: float,
+def train_step(model, criterion, batch, optimizer, predict_size: int, clip: float,
                semantic: SemanticGuidance | None = None):
     r = model(predictor_input(batch, predict_size))
-    enhanced = apply_curve(batch, r, steps)
+    enhanced = model.apply(batch, r)
     loss, parts = criterion(enhanced, batch, r)
     if semantic is not None:
         sem = semantic(enhanced)
@@ -114,6 +119,10 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=CurveConfig.width)
     ap.add_argument("--curve-steps", type=int, default=CurveConfig.steps)
     ap.add_argument("--predict-size", type=int, default=CurveConfig.predict_size)
+    ap.add_argument("--local", type=float, default=0.5,
+                    help="weight of the local map against its frame mean in the apply step (model config)")
+    ap.add_argument("--max-luma", type=float, default=0.3,
+                    help="train on images whose mean luma (0..1) is at most this; 1 for all")
     ap.add_argument("--sem-weight", type=float, default=0.1,
                     help="weight of SGZ's semantic loss (0 disables it and the segmenter)")
     ap.add_argument("--sem-size", type=int, default=0, help="segment a downscaled view (pixels; 0 = full crop)")
@@ -123,7 +132,7 @@ def main(argv=None) -> int:
     ap.add_argument("--exposure-patch", type=int, default=16, help="side of the exposure loss's regions (pixels)")
     ap.add_argument("--init", type=Path, help="start from these curve weights (e.g. the shipped ones; their architecture overrides --width etc.)")
     ap.add_argument("--w-spa", type=float, default=1.0)
-    ap.add_argument("--w-col", type=float, default=5.0)
+    ap.add_argument("--w-col", type=float, default=0.0)
     ap.add_argument("--w-exp", type=float, default=10.0)
     ap.add_argument("--w-tv", type=float, default=1600.0)
     args = ap.parse_args(argv)
@@ -136,9 +145,11 @@ def main(argv=None) -> int:
 
     seed_everything(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    config = CurveConfig(width=args.width, steps=args.curve_steps, predict_size=args.predict_size)
+    config = CurveConfig(width=args.width, steps=args.curve_steps, predict_size=args.predict_size, local=args.local)
     if args.init:
         model, config = load_model("curve", args.init)
+        config = CurveConfig(**{**asdict(config), "local": args.local})
+        model.config = config
         model = model.train().to(device)
     else:
         model = CurveNet(config).to(device)
@@ -156,7 +167,7 @@ def main(argv=None) -> int:
         start = ckpt["iter"]
         torch.set_rng_state(ckpt["rng"])
 
-    dataset = ImageFolder(args.data, size=args.size, limit=args.limit)
+    dataset = ImageFolder(args.data, size=args.size, limit=args.limit, max_luma=args.max_luma)
     generator = torch.Generator().manual_seed(args.seed + start)
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch, shuffle=True, drop_last=True, generator=generator)
     record = {
@@ -164,6 +175,7 @@ def main(argv=None) -> int:
         "config": asdict(config),
         "data": str(args.data),
         "images": len(dataset),
+        "max_luma": args.max_luma,
         "crop": args.size,
         "batch": args.batch,
         "lr": args.lr,
@@ -183,8 +195,7 @@ def main(argv=None) -> int:
         for batch in loader:
             if it >= args.iters:
                 break
-            loss, parts = train_step(model, criterion, batch.to(device), optimizer, config.steps,
-                                     config.predict_size, 0.1, semantic)
+            loss, parts = train_step(model, criterion, batch.to(device), optimizer, config.predict_size, 0.1, semantic)
             it += 1
             ema = loss if ema is None else 0.98 * ema + 0.02 * loss
             log.write(json.dumps({"iter": it, "loss": loss, **parts}) + "\n")

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import torch
 
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -26,10 +27,20 @@ class ImageFolder(torch.utils.data.Dataset):
     as uint8, so epochs cost no JPEG decoding. Random horizontal flips when ``augment``.
     """
 
-    def __init__(self, folder: str | Path, size: int = 256, augment: bool = True, limit: int | None = None):
-        self.files = list_images(folder)[:limit]
+    def __init__(self, folder: str | Path, size: int = 256, augment: bool = True, limit: int | None = None,
+                 max_luma: float | None = None):
+        files = list_images(folder)[:limit]
         self.augment = augment
-        self.images = np.stack([self._load(p, size) for p in self.files])
+        images = [self._load(p, size) for p in files]
+        if max_luma is not None:
+            # Keep the dark images only (mean Rec. 601 luma, 0..1): what the model is for; the
+            # exposure gate, not the network, decides what happens to well-exposed frames.
+            keep = [i for i, img in enumerate(images) if float((img @ _LUMA).mean()) / 255.0 <= max_luma]
+            files, images = [files[i] for i in keep], [images[i] for i in keep]
+        if not images:
+            raise ValueError(f"no training images under {folder} (max_luma {max_luma})")
+        self.files = files
+        self.images = np.stack(images)
 
     @staticmethod
     def _load(path: Path, size: int) -> np.ndarray:

@@ -8,6 +8,9 @@ Unless a docstring says otherwise every image is an ``(H, W, 3)`` ``uint8`` RGB 
 - :func:`mean_brightness` — mean luma in [0, 1].
 - :func:`flat_dark_noise` — how much an enhancer amplifies sensor noise in flat dark regions.
 - :func:`colour_cast` — CIELAB a*/b* error against a reference.
+- :func:`chroma_level`, :func:`luma_std`, :func:`local_contrast`, :func:`clipped_share` — what a
+  night-camera user sees at once: colour added to monochrome input, contrast flattened, highlights
+  blown.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ __all__ = [
     "mean_brightness",
     "flat_dark_noise",
     "colour_cast",
+    "chroma_level",
+    "luma_std",
+    "local_contrast",
+    "clipped_share",
     "srgb_to_lab",
     "luma",
 ]
@@ -446,3 +453,39 @@ def colour_cast(out: np.ndarray, ref: np.ndarray, *, signed: bool = False) -> tu
     if not signed:
         d = np.abs(d)
     return float(d[..., 0].mean()), float(d[..., 1].mean())
+
+
+# --------------------------------------------------------------------------------------------
+# Picture figures (no reference needed)
+# --------------------------------------------------------------------------------------------
+
+
+def chroma_level(image: np.ndarray) -> float:
+    """Mean of |Cb - 128| and |Cr - 128| (BT.601 full range, 8-bit levels), averaged over both.
+
+    0 for monochrome (R = G = B) input; how much colour an image carries.
+    """
+    f = _check_rgb(image).astype(np.float64)
+    y = f @ _LUMA_601
+    cb = 0.564 * (f[..., 2] - y)
+    cr = 0.713 * (f[..., 0] - y)
+    return float((np.abs(cb).mean() + np.abs(cr).mean()) / 2.0)
+
+
+def luma_std(image: np.ndarray) -> float:
+    """Global contrast: standard deviation of Rec. 601 luma, 8-bit levels."""
+    return float(luma(image).std())
+
+
+def local_contrast(image: np.ndarray, window: int = 7) -> float:
+    """Local contrast: RMS contrast (luma standard deviation) in ``window`` x ``window`` boxes,
+    averaged over the image, 8-bit levels. Flattening to haze lowers it; noise raises it."""
+    y = luma(image)
+    mean = cv2.blur(y, (window, window), borderType=cv2.BORDER_REFLECT)
+    sq = cv2.blur(y * y, (window, window), borderType=cv2.BORDER_REFLECT)
+    return float(np.sqrt(np.maximum(sq - mean * mean, 0.0)).mean())
+
+
+def clipped_share(image: np.ndarray, level: int = 250) -> float:
+    """Percentage of pixels whose brightest channel is at or above ``level`` (blown highlights)."""
+    return float((_check_rgb(image).max(axis=2) >= level).mean() * 100.0)

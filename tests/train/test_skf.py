@@ -383,8 +383,10 @@ def test_teacher_student_ablations_export_and_evaluate(image_dir, tmp_path, monk
     out = skf_method(str(weights))(image, "pairs/a.png")
     assert out.shape == image.shape and out.dtype == np.uint8
     enh = StudentEnhancer(weights)
-    assert enh.predict(image).shape == (3, 13, 16)  # long side 16 (--predict-size)
-    assert np.array_equal(out, apply_params(image, enh.predict(image), student.tone()))
+    params, strength = enh.predict(image)
+    assert params.shape == (3, 13, 16)  # long side 16 (--predict-size)
+    assert 0.0 <= strength <= 1.0
+    assert np.array_equal(out, apply_params(image, params, student.tone(), strength, student.config.local))
     t_out = skf_teacher_method(str(t_run / "last.pt"))(image, "pairs/a.png")
     assert t_out.shape == image.shape and t_out.dtype == np.uint8
 
@@ -401,19 +403,19 @@ def test_teacher_student_ablations_export_and_evaluate(image_dir, tmp_path, monk
 
 def test_fast_apply_matches_reference_on_normal_and_very_wide_frames():
     from vidlle.apply import apply_params
-    from vidlle.models.skf import SKFStudent, apply_bank
+    from vidlle.models.skf import SKFConfig, SKFStudent
 
     torch.manual_seed(0)
-    m = SKFStudent()
+    m = SKFStudent(SKFConfig(local=0.5))
     with torch.no_grad():
         m.bank_logits.add_(torch.randn_like(m.bank_logits))
     tone = m.tone()
     rng = np.random.default_rng(0)
-    for h, w in [(97, 161), (2, 2), (3, 11000)]:  # the last takes the per-channel remap path
+    for (h, w), k in [((97, 161), 1.0), ((2, 2), 0.6), ((3, 33000), 1.0)]:  # the last: wider than remap's limit
         frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         s = torch.rand(3, 5, 7) * 2 - 1
         with torch.no_grad():
-            ref = apply_bank(torch.from_numpy(frame.transpose(2, 0, 1) / 255.0).float()[None], s[None], m.bank())
+            ref = m.apply(torch.from_numpy(frame.transpose(2, 0, 1) / 255.0).double()[None], s[None].double(), k)
         ref8 = np.rint(ref[0].numpy().transpose(1, 2, 0) * 255).astype(np.int16)
-        got = apply_params(frame, s.numpy(), tone).astype(np.int16)
+        got = apply_params(frame, s.numpy(), tone, k, m.config.local).astype(np.int16)
         assert np.abs(got - ref8).max() <= 1

@@ -29,6 +29,7 @@ import torch
 
 from train.data import list_images
 from train.degrade import DegradeConfig, darken, darken_seeded
+from train.recipes import RECIPES
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "wellexposed"
 PAIR_SEED = 1000
@@ -86,10 +87,14 @@ class PairDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, files: Sequence[Path], size: int = 256, seed: int = 0, max_side: int | None = None,
-                 degrade: DegradeConfig = DegradeConfig(), length: int = 1 << 30):
+                 degrade: DegradeConfig = DegradeConfig(), length: int = 1 << 30,
+                 recipes: Sequence[str] | None = None):
         if not files:
             raise ValueError("PairDataset needs at least one image")
         self.size, self.seed, self.degrade, self.length = size, seed, degrade, length
+        # None: the documented sensor recipe with ``degrade``'s ranges; else one of the named
+        # recipes of train.recipes, drawn per item.
+        self.recipes = [RECIPES[name] for name in recipes] if recipes else None
         hi = max_side or 2 * size
         self.images = [_fit_short_side(read_rgb(Path(p)), size, hi) for p in files]
 
@@ -105,7 +110,10 @@ class PairDataset(torch.utils.data.Dataset):
         if rng.random() < 0.5:
             ref = ref[:, ::-1]
         ref = np.ascontiguousarray(ref)
-        dark, _ = darken(ref, rng, self.degrade)
+        if self.recipes:
+            dark = self.recipes[int(rng.integers(len(self.recipes)))](ref, rng)
+        else:
+            dark, _ = darken(ref, rng, self.degrade)
         return to_tensor(dark), to_tensor(ref)
 
 

@@ -2,7 +2,8 @@
 
 * ``skf_method(PATH)`` — the student (exported ``{config, state_dict}`` file or a training
   ``last.pt``) through the inference path: INTER_AREA downscale to the predictor size, torch
-  predictor, the shipped fast LUT apply of the tabulated bank (:func:`vidlle.apply.apply_params`).
+  predictor, the exposure gate and the shipped fast LUT apply of the tabulated bank
+  (:func:`vidlle.apply.apply_params`).
 * ``skf_teacher_method(PATH)`` — a teacher checkpoint at full resolution (with its ESPNetv2
   prior when semantic; ``VIDLLE_SEG_WEIGHTS`` or the cache dir locate the weights).
 
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 
 from vidlle.apply import ToneTable, apply_params
+from vidlle.exposure import frame_strength
 from vidlle.models.skf import TABLE_ROWS, predictor_size
 
 
@@ -43,16 +45,17 @@ class StudentEnhancer:
         self.config = self.student.config
         self.tone = ToneTable.from_array(self.student.table(rows))
 
-    def predict(self, frame: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 -> (3, h, w) float32 selector map at the predictor size."""
+    def predict(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        """(H, W, 3) uint8 -> ((3, h, w) float32 selector map at the predictor size, strength)."""
         h, w = predictor_size(frame.shape[0], frame.shape[1], self.config.predict_size)
         small = frame if (h, w) == frame.shape[:2] else cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-        x = torch.from_numpy(small.transpose(2, 0, 1).astype(np.float32) / 255.0)[None]
+        x = small.transpose(2, 0, 1).astype(np.float32) / 255.0
         with torch.inference_mode():
-            return self.student(x)[0].numpy()
+            return self.student(torch.from_numpy(x)[None])[0].numpy(), frame_strength(x)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        return apply_params(frame, self.predict(frame), self.tone)
+        params, strength = self.predict(frame)
+        return apply_params(frame, params, self.tone, strength, self.config.local)
 
 
 def skf_method(arg: str):

@@ -8,7 +8,7 @@
 
 The student (:class:`vidlle.models.skf.SKFStudent`) sees each dark crop downscaled to its
 predictor size, predicts the low-resolution selector map and is applied to the full crop by the
-reference apply step (:func:`vidlle.models.skf.apply_bank`), exactly as at inference. Loss:
+reference apply step (:meth:`vidlle.models.skf.SKFStudent.apply`, exposure gate included), exactly as at inference. Loss:
 
     L = w_gt * Charbonnier(out, ref)                          (the pairs)
       + w_kd * Charbonnier(out, teacher_out)                  (output distillation)
@@ -62,7 +62,9 @@ from train.skf.losses import (
     segment_masks,
 )
 from train.skf.teacher import load_teacher, validate
-from vidlle.models.skf import SKFConfig, SKFStudent, apply_bank, predictor_size
+from train.recipes import TRAIN_RECIPES
+from vidlle.exposure import frame_strength
+from vidlle.models.skf import SKFConfig, SKFStudent, bank_from_logits, predictor_size
 
 # Teacher features matched by the student's bottleneck: both at stride 4 of their own input.
 TEACHER_FEATURE = "d4"
@@ -74,10 +76,30 @@ def predictor_input(x: torch.Tensor, predict_size: int) -> torch.Tensor:
     return x if (h, w) == tuple(x.shape[-2:]) else F.interpolate(x, size=(h, w), mode="area")
 
 
+def strengths(small: torch.Tensor) -> torch.Tensor:
+    """(N,) apply strengths of predictor inputs (N, 3, h, w), as the product's exposure gate."""
+    values = [frame_strength(x) for x in small.detach().float().cpu().numpy()]
+    return torch.tensor(values, dtype=small.dtype, device=small.device)
+
+
 def enhance(student: SKFStudent, dark: torch.Tensor):
-    """Student forward as at inference: (out (N, 3, H, W), s, features)."""
-    s, feats = student.features(predictor_input(dark, student.config.predict_size))
-    return apply_bank(dark, s, student.bank()), s, feats
+    """Student forward as at inference (exposure gate included): (out (N, 3, H, W), s, features)."""
+    small = predictor_input(dark, student.config.predict_size)
+    s, feats = student.features(small)
+    return student.apply(dark, s, strengths(small)), s, feats
+
+
+def init_from(student: SKFStudent, path: Path) -> None:
+    """Start from earlier student weights; a per-channel (3, K, L-1) bank becomes the one shared
+    bank by averaging its channels' curves (the network layers load as they are)."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    state = dict(blob["state_dict"] if "state_dict" in blob else blob["model"])
+    logits = state["bank_logits"]
+    if logits.shape[0] != 1:
+        curves = bank_from_logits(logits.float()).mean(dim=0, keepdim=True)
+        inc = torch.diff(curves, dim=-1).clamp_min(1e-7)
+        state["bank_logits"] = torch.log(torch.expm1(inc))
+    student.load_state_dict(state, strict=True)
 
 
 def export(ckpt_path: Path, dest: Path) -> None:
@@ -118,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--width", type=int, default=SKFConfig.width)
     ap.add_argument("--predict-size", type=int, default=SKFConfig.predict_size)
     ap.add_argument("--knots", type=int, default=SKFConfig.knots)
+    ap.add_argument("--local", type=float, default=0.5,
+                    help="weight of the local map against its frame mean in the apply step (model config)")
+    ap.add_argument("--init", type=Path, help="start from these student weights (shipped or checkpoint)")
+    ap.add_argument("--recipes", default=",".join(TRAIN_RECIPES),
+                    help="darkening recipes of train.recipes to train on (comma list)")
     ap.add_argument("--w-gt", type=float, default=1.0)
     ap.add_argument("--w-kd", type=float, default=1.0, help="output distillation")
     ap.add_argument("--w-feat", type=float, default=0.1, help="feature distillation")
@@ -171,8 +198,11 @@ def main(argv=None) -> int:
     teacher = load_teacher(args.teacher, device, prior=prior) if args.teacher else None
     del teacher_meta
 
-    config = SKFConfig(width=args.width, predict_size=args.predict_size, knots=args.knots)
-    student = SKFStudent(config).to(device)
+    config = SKFConfig(width=args.width, predict_size=args.predict_size, knots=args.knots, local=args.local)
+    student = SKFStudent(config)
+    if args.init:
+        init_from(student, args.init)
+    student = student.to(device)
     adapter = None
     params = list(student.parameters())
     if teacher is not None:
@@ -192,13 +222,16 @@ def main(argv=None) -> int:
         optimizer.load_state_dict(ckpt["optimizer"])
         start = ckpt["iter"]
 
-    dataset = PairDataset(train_files, size=args.size, seed=args.seed)
+    recipes = [r for r in args.recipes.split(",") if r]
+    dataset = PairDataset(train_files, size=args.size, seed=args.seed, recipes=recipes)
     val = validation_pairs(held, args.val_size, args.val_images) if args.val_images and held else None
     record = {
         **run_record(args, folders, train_files, held, device),
         "model": "skf",
         "config": asdict(config),
         "distilled": not args.no_distill,
+        "init": str(args.init) if args.init else None,
+        "recipes": recipes,
         "teacher": str(args.teacher) if args.teacher else None,
         "teacher_config": asdict(teacher.config) if teacher else None,
         # how the teacher itself was trained (its losses, steps, data), kept with the student
