@@ -6,6 +6,7 @@ from vidlle.apply import SHOULDER, ToneTable, apply_curve_map, apply_params, cur
 from vidlle.errors import FrameError
 from vidlle.models.curve import curve_steps
 from vidlle.models.tone import hue_preserving_apply
+from tests.support.picture import hue_sat
 
 
 def reference(frame: np.ndarray, params: np.ndarray, steps: int, strength: float = 1.0, local: float = 1.0) -> np.ndarray:
@@ -51,13 +52,26 @@ def test_monochrome_in_monochrome_out():
 
 
 def test_hue_and_saturation_of_a_colour_patch_are_kept():
-    # A dark orange (sodium-lit) patch: brightening scales R, G, B by one gain.
+    # A dark orange (sodium-lit) patch: brightening scales R, G, B by one gain; at V = 60 the
+    # shadow-chroma blend takes off only a little saturation.
     frame = np.zeros((16, 16, 3), np.uint8)
     frame[...] = (60, 30, 8)
     out = apply_curve_map(frame, np.full((3, 1, 1), -0.8, np.float32), 8).astype(float)
     assert out[..., 0].mean() > 120  # brightened a lot
-    ratios = out[0, 0] / out[0, 0, 0]
-    assert np.allclose(ratios, np.array([60, 30, 8]) / 60, atol=0.02)
+    (h_in, s_in), (h_out, s_out) = hue_sat(frame[0, 0]), hue_sat(out[0, 0])
+    assert abs(h_out - h_in) < 1.0 and 0.85 * s_in < s_out <= s_in * 1.01
+
+
+def test_shadow_chroma_is_damped_only_where_amplified():
+    # A pixel a few levels above black, lifted tenfold, loses most of its (noise) colour; the
+    # same colour with no gain keeps all of it; luma follows the gain either way.
+    frame = np.zeros((4, 4, 3), np.uint8)
+    frame[...] = (4, 2, 5)
+    lifted = apply_curve_map(frame, np.full((3, 1, 1), -1.0, np.float32), 8).astype(float)
+    same = apply_curve_map(frame, np.full((3, 1, 1), -1.0, np.float32), 8, 0.0).astype(float)
+    (h0, s0), (h1, s1), (_, s2) = hue_sat(frame[0, 0]), hue_sat(lifted[0, 0]), hue_sat(same[0, 0])
+    assert s1 < 0.7 * s0 and s2 == pytest.approx(s0)
+    assert lifted.mean() > 8 * frame.mean()
 
 
 def test_saturated_colours_are_not_pushed_into_clipping():
@@ -122,15 +136,20 @@ def test_tone_table_shapes_and_validation():
 
 def test_any_tone_table_is_looked_up_at_the_pixel_brightness():
     # An arbitrary monotone table (not the curve family): a constant map picks one row; every
-    # pixel's brightest channel must land on that row's value at its own V.
+    # pixel's luma is multiplied by that row's T(V) / V at its own V (gray pixels: exactly T(V)).
     levels = np.arange(256, dtype=np.float32)
     table = np.stack([np.sqrt(levels / 255.0) * 255.0] * 64)
     tone = ToneTable.from_array(table)
     rng = np.random.default_rng(2)
     frame = rng.integers(0, 256, (31, 47, 3), dtype=np.uint8)
+    frame[:5] = frame[:5, :, :1]  # some gray rows
     out = apply_params(frame, np.zeros((3, 1, 1), np.float32), tone)
-    v = frame.max(axis=2)
-    assert np.abs(out.max(axis=2).astype(float) - np.rint(table[0][v])).max() <= 1
+    v = frame.max(axis=2).astype(float)
+    bound = 255.0 - SHOULDER * (255.0 - v)
+    gain = np.minimum(table[0][v.astype(int)], bound) / np.maximum(v, 1)
+    luma = lambda a: a.astype(float) @ np.array([0.299, 0.587, 0.114])  # noqa: E731
+    assert np.abs(luma(out) - gain * luma(frame)).max() <= 1.0
+    assert np.abs(out[:5, :, 0].astype(float) - np.rint(np.minimum(table[0][frame[:5, :, 0]], bound[:5]))).max() <= 1
 
 
 def test_highlight_shoulder_keeps_lamps_from_burning_out():

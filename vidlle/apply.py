@@ -16,7 +16,12 @@ brightness, scales R, G and B alike.
    strongly lifting curve may reach white well below white (a lamp pool at 200 -> 255); under
    the cap only levels that were within ~15 of white can come out at 250 or more, so light
    sources and IR-lit foregrounds keep their shape instead of burning out.
-4. The per-frame strength k (:mod:`vidlle.exposure`) blends the curve with the identity:
+4. Shadow chroma: the colour of a pixel a few levels above black is mostly compression error and
+   sensor noise, and a gain of 10 would paint it as purple or green blotches. The scaled colour
+   is blended towards its own luma by ``sat = 1 - (1 - V / (V + CHROMA_KNEE)) * (1 - 1 / gain)``:
+   1 where nothing is amplified (gain <= 1) or the pixel is well above black, ~0.4 for a pixel
+   at V = 4 lifted tenfold. Luma and hue are unchanged; only saturation drops.
+5. The per-frame strength k (:mod:`vidlle.exposure`) blends the curve with the identity:
    ``V' = V + k * (T(m, V) - V)``; the output is ``round(RGB * V' / V)``. k = 0 returns the frame.
 
 The curves are tabulated once in a :class:`ToneTable`: ``table[i, v]`` is ``T(m_i, v)`` (float
@@ -41,6 +46,10 @@ TABLE_ROWS = 4096
 # Slope of the highlight shoulder at white (see step 3 of the module doc); shared with the
 # reference apply in vidlle.models.tone.
 SHOULDER = 0.3
+# Brightness (levels) at which shadow chroma keeps half of its amplified saturation (step 4).
+CHROMA_KNEE = 6.0
+_LUMA = np.array([[0.299, 0.587, 0.114]], np.float32)
+_CHROMA_KEEP = (np.arange(256, dtype=np.float32) / (np.arange(256, dtype=np.float32) + CHROMA_KNEE)).reshape(1, 256)
 # cv2.remap addresses destination coordinates with 16-bit integers internally.
 _REMAP_MAX = 32000
 
@@ -150,7 +159,15 @@ def apply_params(frame: np.ndarray, params: np.ndarray, tone: ToneTable, strengt
         t = np.clip(v + strength * (t - v), 0.0, 255.0)
     # Gain per pixel; V = 0 means R = G = B = 0, which any gain keeps black.
     gain = t / np.maximum(v, 1.0)
-    out = cv2.multiply(frame.astype(np.float32), cv2.merge([gain, gain, gain]))
+    keep = cv2.LUT(cv2.max(cv2.max(r, g), b), _CHROMA_KEEP)
+    sat = 1.0 - (1.0 - keep) * np.maximum(1.0 - 1.0 / np.maximum(gain, 1e-6), 0.0)
+    pixels = frame.astype(np.float32)
+    luma = cv2.transform(pixels, _LUMA)
+    # out = gain * (luma + sat * (rgb - luma)) = rgb * (gain * sat) + luma * gain * (1 - sat)
+    scale = gain * sat
+    offset = (gain - scale) * luma
+    out = cv2.multiply(pixels, cv2.merge([scale, scale, scale]))
+    out += cv2.merge([offset, offset, offset])
     return cv2.convertScaleAbs(out)
 
 

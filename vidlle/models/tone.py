@@ -8,7 +8,8 @@ why they are so are documented in :mod:`vidlle.apply`:
     V  = max(R, G, B)                                                       (N, 1, H, W)
     T* = min(T(up(m), V), 1 - SHOULDER * (1 - V))                           highlight shoulder
     V' = V + k * (T* - V)                   k: per-frame strength (N,) in [0, 2]
-    out = RGB * V' / V
+    g  = V' / V;  sat = 1 - (1 - V / (V + CHROMA_KNEE)) * max(1 - 1 / g, 0)      shadow chroma
+    out = g * (Y + sat * (RGB - Y))         Y: Rec. 601 luma of the input
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from vidlle.apply import SHOULDER
+from vidlle.apply import CHROMA_KNEE, SHOULDER
 
+_LUMA = (0.299, 0.587, 0.114)
 # Smallest brightness the gain divides by (below one 8-bit level; V = 0 means a black pixel).
 _EPS = 1.0 / 1024.0
 
@@ -49,7 +51,8 @@ def hue_preserving_apply(x: torch.Tensor, params: torch.Tensor, curve: Callable,
         T(m, 0) = 0, T(m, 1) = 1, values in [0, 1]; capped by the highlight shoulder.
     local: weight of the local map against its frame mean.
     strength: k, a float or (N,) tensor.
-    Returns (N, 3, H, W) in [0, 1]: no channel exceeds V' <= 1, so nothing is clipped.
+    Returns (N, 3, H, W) in [0, 1]: no channel exceeds V' <= 1, so nothing is clipped; luma is
+    ``gain * Y`` whatever the shadow-chroma blend.
     """
     m = upsample_params(luma_map(params, local), tuple(x.shape[-2:]))
     v = x.amax(dim=1, keepdim=True)
@@ -58,4 +61,8 @@ def hue_preserving_apply(x: torch.Tensor, params: torch.Tensor, curve: Callable,
         strength = torch.tensor(float(strength), dtype=x.dtype, device=x.device)
     k = strength.to(x.dtype).reshape(-1, 1, 1, 1) if strength.dim() else strength.to(x.dtype)
     target = (v + k * (t - v)).clamp(0.0, 1.0)
-    return x * (target / v.clamp_min(_EPS))
+    gain = target / v.clamp_min(_EPS)
+    keep = v / (v + CHROMA_KNEE / 255.0)
+    sat = 1.0 - (1.0 - keep) * (1.0 - 1.0 / gain.clamp_min(1e-6)).clamp_min(0.0)
+    luma = (x * x.new_tensor(_LUMA).reshape(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+    return gain * (luma + sat * (x - luma))
