@@ -2,7 +2,8 @@
 
 Run by the *system* interpreter, which has ``gi`` (the project's interpreter does not)::
 
-    /usr/bin/python3 tests/support/rtsp_server.py --port 8554 [--stall-after 2] [--record]
+    /usr/bin/python3 tests/support/rtsp_server.py --port 8554 [--stall-after 2] [--corrupt-after 1
+        --corrupt-for 1] [--record]
 
 Play mode (default) serves ``rtsp://127.0.0.1:PORT/stream``: a live, dark moving test pattern
 (videotestsrc is-live, 320x180 @ 25 fps) encoded by x264 (tune=zerolatency, an IDR every 1/4 s so clients start fast)
@@ -10,6 +11,13 @@ and payloaded as RTP/H.264. The media is shared between clients; ``--stall-after
 valve S seconds after the first client connected, so the server keeps the session and the
 connection open but sends no more video -- a stalled camera (media made later for reconnecting
 clients stay stalled too).
+
+Every frame that passes the valve (sent to clients) prints ``SENT n`` (n counted over the
+server's life), so a test knows exactly how many frames the camera sent while it was up.
+``--corrupt-after S --corrupt-for D`` makes a broken camera: from S seconds after the first
+client connected, for D seconds, GStreamer's ``breakmydata`` overwrites random bytes of the
+encoded H.264 (past each buffer's first 16 bytes, probability ``--corrupt-probability``) before
+payloading, so clients receive well-formed RTP carrying broken slices; afterwards it heals.
 
 Record mode (``--record``) accepts ANNOUNCE/RECORD on ``/stream`` (as an NVR or mediamtx would)
 and depayloads and decodes the published H.264, printing ``RECEIVED n`` for every 5th frame.
@@ -32,8 +40,9 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402 - after require
 PLAY = (
     "( videotestsrc is-live=true pattern=ball motion=sweep background-color=0xff0c0a08 "
     "foreground-color=0xff404850 ! video/x-raw,width={w},height={h},framerate={fps}/1 "
-    "! valve name=valve drop=false "
-    "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate=300 "
+    "! valve name=valve drop=false ! identity name=sent signal-handoffs=true "
+    "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={bitrate} "
+    "! breakmydata name=corrupt probability=0 skip=16 seed=7 "
     "! rtph264pay name=pay0 pt=96 config-interval=1 )"
 )
 RECORD = (
@@ -54,6 +63,10 @@ def main() -> int:
     ap.add_argument("--size", default="320x180")
     ap.add_argument("--fps", type=int, default=25)
     ap.add_argument("--stall-after", type=float, default=None, help="seconds of video, then silence")
+    ap.add_argument("--corrupt-after", type=float, default=None, help="seconds of clean video, then broken data")
+    ap.add_argument("--corrupt-for", type=float, default=1.0, help="seconds of broken data, then clean again")
+    ap.add_argument("--corrupt-probability", type=float, default=0.01, help="chance each byte is overwritten")
+    ap.add_argument("--bitrate", type=int, default=300, help="x264 kbit/s")
     ap.add_argument("--record", action="store_true", help="accept a published stream instead")
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
@@ -79,7 +92,7 @@ def main() -> int:
         def configure(_factory, media):
             media.get_element().get_by_name("sink").connect("handoff", on_handoff)
     else:
-        factory.set_launch(PLAY.format(w=w, h=h, fps=args.fps, gop=max(1, args.fps // 4)))
+        factory.set_launch(PLAY.format(w=w, h=h, fps=args.fps, gop=max(1, args.fps // 4), bitrate=args.bitrate))
         factory.set_shared(True)
 
         valves = []
@@ -92,13 +105,34 @@ def main() -> int:
             say("STALLED")
             return False
 
+        sent = [0]
+
+        def on_sent(*_):
+            sent[0] += 1
+            say(f"SENT {sent[0]}")
+
+        breakers = []
+
+        def corrupt(on: bool):
+            for element in breakers:
+                element.set_property("probability", args.corrupt_probability if on else 0.0)
+            say("CORRUPT ON" if on else "CORRUPT OFF")
+            if on:
+                GLib.timeout_add(int(args.corrupt_for * 1000), corrupt, False)
+            return False
+
         def configure(_factory, media):
-            valve = media.get_element().get_by_name("valve")
+            element = media.get_element()
+            valve = element.get_by_name("valve")
             valves.append(valve)
+            breakers.append(element.get_by_name("corrupt"))
+            element.get_by_name("sent").connect("handoff", on_sent)
             if stalled[0]:
                 valve.set_property("drop", True)  # a reconnecting client finds it still stalled
             elif args.stall_after is not None and len(valves) == 1:
                 GLib.timeout_add(int(args.stall_after * 1000), stall)
+            if args.corrupt_after is not None and len(valves) == 1:
+                GLib.timeout_add(int(args.corrupt_after * 1000), corrupt, True)
 
     factory.connect("media-configure", configure)
     server.get_mount_points().add_factory(args.mount, factory)

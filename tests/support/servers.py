@@ -29,7 +29,8 @@ def rtsp_server_unavailable() -> str | None:
     probe = (
         "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0');"
         "from gi.repository import Gst, GstRtspServer; Gst.init(None);"
-        "missing = [e for e in ('videotestsrc', 'x264enc', 'rtph264pay', 'valve', 'rtph264depay', 'avdec_h264')"
+        "missing = [e for e in ('videotestsrc', 'x264enc', 'rtph264pay', 'valve', 'rtph264depay', 'avdec_h264',"
+        " 'identity', 'breakmydata')"
         " if Gst.ElementFactory.find(e) is None]; print(' '.join(missing))"
     )
     try:
@@ -58,25 +59,33 @@ def refused_port() -> int:
 class RtspServer:
     """``tests/support/rtsp_server.py`` as a child process on a fixed port (restartable).
 
-    url: ``rtsp://127.0.0.1:PORT/stream``. lines: stdout lines after READY (RECEIVED n, STALLED).
+    url: ``rtsp://127.0.0.1:PORT/stream``. lines: stdout lines after READY (RECEIVED n, STALLED,
+    CORRUPT ON/OFF). sent: frames the camera sent, summed over every start (its SENT lines).
+    corrupt_after / corrupt_for: seconds of clean video, then seconds of broken H.264 data.
     """
 
     def __init__(self, port: int | None = None, *, stall_after: float | None = None, record: bool = False,
-                 size: str = "320x180", fps: int = 25):
+                 size: str = "320x180", fps: int = 25, corrupt_after: float | None = None,
+                 corrupt_for: float = 1.0, bitrate: int = 300):
         self.port = port or free_port()
-        self.args = ["--port", str(self.port), "--size", size, "--fps", str(fps)]
+        self.args = ["--port", str(self.port), "--size", size, "--fps", str(fps), "--bitrate", str(bitrate)]
         if stall_after is not None:
             self.args += ["--stall-after", str(stall_after)]
+        if corrupt_after is not None:
+            self.args += ["--corrupt-after", str(corrupt_after), "--corrupt-for", str(corrupt_for)]
         if record:
             self.args.append("--record")
         self.proc: subprocess.Popen | None = None
         self.lines: queue.Queue = queue.Queue()
+        self.sent = 0  # over every start of this server: a restarted camera counts from 0 again
+        self._sent_before = 0
 
     @property
     def url(self) -> str:
         return f"rtsp://127.0.0.1:{self.port}/stream"
 
     def start(self, timeout: float = 15.0) -> RtspServer:
+        self._sent_before = self.sent
         self.proc = subprocess.Popen([SYSTEM_PYTHON, str(SERVER_SCRIPT), *self.args], stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True, start_new_session=True)
         ready: queue.Queue = queue.Queue()
@@ -98,6 +107,8 @@ class RtspServer:
             if not announced:
                 ready.put(line)
                 announced = True
+            elif line.startswith("SENT "):  # one per frame: counted here, not queued
+                self.sent = self._sent_before + int(line.split()[1])
             else:
                 self.lines.put(line)
         if not announced:
