@@ -90,7 +90,9 @@ def evaluate_clips(methods: dict[str, Method], videos: list[Path], every: int, o
             results[clip][label] = {k: _mean(rows, k) for k in rows[0]}
             shown[label] = {clip: outs[middle]}
             print(f"{clip}: {label} {len(frames)} frames in {time.time() - t0:.0f} s", file=sys.stderr)
-        image = grid([Sample(clip, frames[middle])], shown, height=240)
+        # ~4000 px wide at most: a 2200-px-wide montage must not make a 13,000-px grid
+        aspect = frames.shape[2] / frames.shape[1]
+        image = grid([Sample(clip, frames[middle])], shown, height=min(240, int(4000 / (len(methods) * aspect))))
         cv2.imwrite(str(out_dir / f"grid_{clip}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
                     [cv2.IMWRITE_JPEG_QUALITY, 88])
     return results
