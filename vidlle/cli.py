@@ -35,6 +35,13 @@ def live_options(f):
                      help="Live input: give up after N failed reconnect attempts in a row [default: never]."),
         click.option("--wait-for-source", is_flag=True,
                      help="Live input: keep retrying when the first connection fails (camera still booting)."),
+        click.option("--drop-policy", type=click.Choice(["auto", "buffer", "latest"]), default="auto",
+                     show_default=True,
+                     help="Live input: buffer = queue --buffer-seconds of video and drop only when it overflows "
+                          "(evenly, counted); latest = always take the newest frame (lowest latency); "
+                          "auto = buffer when recording to a file, latest for a window or rtsp:// output."),
+        click.option("--buffer-seconds", type=click.FloatRange(0.1, 60), default=2.0, show_default=True,
+                     help="Live input, --drop-policy buffer: seconds of video the queue holds."),
         click.option("--video-size", help="Webcam capture size, e.g. 1280x720."),
         click.option("--framerate", help="Webcam capture rate, e.g. 30."),
         click.option("--input-format", help="Webcam pixel format, e.g. mjpeg or yuyv422."),
@@ -75,19 +82,22 @@ def temporal_options(f):
     return f
 
 
-def _live_config(rtsp_transport, live_timeout, max_reconnects, wait_for_source, video_size, framerate, input_format):
+def _live_config(rtsp_transport, live_timeout, max_reconnects, wait_for_source, drop_policy, buffer_seconds,
+                 video_size, framerate, input_format):
     from vidlle.io.live import LiveConfig
 
     return LiveConfig(transport=rtsp_transport, read_timeout=live_timeout, open_timeout=max(10.0, live_timeout),
-                      max_reconnects=max_reconnects, retry_first_connect=wait_for_source, video_size=video_size,
-                      framerate=framerate, input_format=input_format)
+                      max_reconnects=max_reconnects, retry_first_connect=wait_for_source, drop_policy=drop_policy,
+                      buffer_seconds=buffer_seconds, video_size=video_size, framerate=framerate,
+                      input_format=input_format)
 
 
 @cli.command()
 @click.argument("input", metavar="INPUT")
 @click.argument("output", metavar="OUTPUT")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Errors only: no progress line, no live state changes, no summary.")
 @click.option("--model", default="curve", show_default=True, help="Model from the registry (see `vidlle info`).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights file instead of the shipped one.")
 @click.option("--backend", default="auto", show_default=True, help="auto or a backend listed by `vidlle info`.")
@@ -106,7 +116,7 @@ def _live_config(rtsp_transport, live_timeout, max_reconnects, wait_for_source, 
 @live_options
 def enhance(input, output, overwrite, quiet, model, weights, backend, device, precision, codec, crf, preset, batch,
             stats_json, use_ray, strength, temporal, overlay, seg_weights, rtsp_transport, live_timeout, max_reconnects,
-            wait_for_source, video_size, framerate, input_format):
+            wait_for_source, drop_policy, buffer_seconds, video_size, framerate, input_format):
     """Enhance INPUT (video, image, folder of images, webcam:N, /dev/videoN, rtsp://, http(s)://)
     into OUTPUT (video file, image, folder, or rtsp:// to publish).
 
@@ -130,8 +140,8 @@ def enhance(input, output, overwrite, quiet, model, weights, backend, device, pr
     from vidlle.pipeline import Interrupted, Pipeline, PipelineConfig
     from vidlle.progress import ProgressBar, summary_line
 
-    live_config = _live_config(rtsp_transport, live_timeout, max_reconnects, wait_for_source, video_size, framerate,
-                               input_format)
+    live_config = _live_config(rtsp_transport, live_timeout, max_reconnects, wait_for_source, drop_policy,
+                               buffer_seconds, video_size, framerate, input_format)
     source, sink, kind = plan(input, output, overwrite, EncodeConfig(codec=codec, crf=crf, preset=preset),
                               live_config=live_config, rtsp_transport=rtsp_transport)
     # Frames of a video are consecutive: temporal processing on by default; images are unrelated.
@@ -146,8 +156,12 @@ def enhance(input, output, overwrite, quiet, model, weights, backend, device, pr
         if bar:
             bar.finish()
         kept = getattr(sink, "kept_message", lambda: None)()
+        if stats_json and kind == "live":  # Ctrl-C is how a live recording ends: its counters still count
+            _write_stats(stats_json, pipeline.stats, enhancer.describe())
         if kind == "live":
-            raise Interrupted(f"interrupted after {pipeline.stats.frames} frames; "
+            live = pipeline.stats.live
+            dropped = f" ({live.drops} dropped)" if live is not None else ""
+            raise Interrupted(f"interrupted after {pipeline.stats.frames} frames{dropped}; "
                               f"{kept or 'nothing recorded to ' + output}") from None
         raise Interrupted(f"interrupted after {pipeline.stats.frames} frames; nothing written to {output}") from None
     except VidlleError as exc:
@@ -164,8 +178,9 @@ def enhance(input, output, overwrite, quiet, model, weights, backend, device, pr
     if not quiet:
         for note in enhancer.backend.notes + sink.notes:
             click.echo(f"vidlle: note: {note}", err=True)
-        if kind == "video" and getattr(source, "corrupt", 0):
-            click.echo(f"vidlle: warning: {source.corrupt} frames were flagged corrupt by the decoder", err=True)
+        damage = getattr(source, "damage", lambda: None)() if kind == "video" else None
+        if damage:
+            click.echo(f"vidlle: warning: corrupt video data in {input}: {damage}", err=True)
         line = summary_line(stats, enhancer.describe(), output)
         if stats.live is not None:
             lat = stats.latency_ms(0.5)
@@ -185,7 +200,8 @@ def enhance(input, output, overwrite, quiet, model, weights, backend, device, pr
 @temporal_options
 @live_options
 def preview(source, model, weights, backend, device, precision, max_width, strength, temporal, overlay, seg_weights,
-            rtsp_transport, live_timeout, max_reconnects, wait_for_source, video_size, framerate, input_format):
+            rtsp_transport, live_timeout, max_reconnects, wait_for_source, drop_policy, buffer_seconds, video_size,
+            framerate, input_format):
     """Live window for SOURCE (webcam:N, rtsp://..., testsrc, or a video file): original | enhanced.
 
     Keys: q quit, space toggle enhancement, o toggle the segmentation overlay.
@@ -198,8 +214,8 @@ def preview(source, model, weights, backend, device, precision, max_width, stren
     from vidlle.pipeline import Interrupted, Pipeline
     from vidlle.progress import summary_line
 
-    live_config = _live_config(rtsp_transport, live_timeout, max_reconnects, wait_for_source, video_size, framerate,
-                               input_format)
+    live_config = _live_config(rtsp_transport, live_timeout, max_reconnects, wait_for_source, drop_policy,
+                               buffer_seconds, video_size, framerate, input_format)
     src, kind = open_source(source, live_config)
     enhancer = Enhancer(model, backend=backend, device=device, precision=precision, weights=weights,
                         temporal=temporal, overlay=overlay_for(overlay, seg_weights), strength=strength)
@@ -211,7 +227,11 @@ def preview(source, model, weights, backend, device, precision, max_width, stren
     controls = PreviewControls(overlay=enhancer.overlay is not None, on_change=on_change)
     sink = PreviewSink(title=f"vidlle - {getattr(src, 'shown', source)}", controls=controls,
                        live_stats=getattr(src, "stats", None), max_width=max_width)
-    pipeline = Pipeline(src, keep_original(enhancer.enhance_frames, controls), sink)
+    def state_lines(stats) -> None:  # the window shows the state; stderr keeps one line per change
+        for event in stats.live.poll_events() if stats.live is not None else ():
+            click.echo(f"vidlle: {event}", err=True)
+
+    pipeline = Pipeline(src, keep_original(enhancer.enhance_frames, controls), sink, progress=state_lines)
     sink.on_quit = pipeline.request_stop
     try:
         stats = pipeline.run()

@@ -12,11 +12,35 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def live_line(stats: Stats) -> str:
+    """Progress of a live run: ``812 frames | in 25.0 fps, out 24.8 fps | 3 dropped | latency 95 ms |
+    buffer 2/50 | streaming | 0:00:33`` (state: streaming, stalled 3 s, reconnecting, attempt 2,
+    next in 4 s, gave up ...). fps in: decoded from the camera; out: handed to the enhancer;
+    latency: capture -> written (median of recent frames)."""
+    live = stats.live
+    parts = [f"{stats.frames} frames", f"in {live.fps_in:.1f} fps, out {live.fps_out:.1f} fps", f"{live.drops} dropped"]
+    lat = stats.latency_ms(0.5)
+    if lat is not None:
+        parts.append(f"latency {lat:.0f} ms")
+    if live.capacity > 1:
+        parts.append(f"buffer {live.buffered}/{live.capacity}")
+    if live.corrupt or live.skipped:
+        parts.append(f"{live.corrupt} concealed, {live.skipped} skipped")
+    if live.reconnects:
+        parts.append(f"{live.reconnects} reconnect{'s' if live.reconnects != 1 else ''}")
+    parts += [live.status(), _clock(stats.elapsed)]
+    return " | ".join(parts)
+
+
 class ProgressBar:
     """``[#####.....]  120/300  40%  35.2 fps  ETA 0:00:05``, redrawn in place on a terminal.
 
     When stderr is not a terminal (logs, CI) a plain line is printed at most every ``log_every``
     seconds instead, so logs stay readable.
+
+    Live runs (``stats.live`` set) show :func:`live_line` instead, and every state change of the
+    source (connected, stalled, connection lost, reconnect attempts, corrupt data) as its own
+    ``vidlle: ...`` line, at once, on a terminal or not.
     """
 
     def __init__(self, stream=None, width: int = 28, log_every: float = 5.0):
@@ -29,7 +53,14 @@ class ProgressBar:
 
     def __call__(self, stats: Stats) -> None:
         fps = stats.fps
-        if stats.expected:
+        events = stats.live.poll_events() if stats.live is not None else []
+        for event in events:
+            # Above the bar: clear the line being redrawn, print the event; the bar follows.
+            self.stream.write(("\r\033[K" if self._drawn else "") + f"vidlle: {event}\n")
+            self._drawn = False
+        if stats.live is not None:
+            line = live_line(stats)
+        elif stats.expected:
             frac = min(1.0, stats.frames / stats.expected)
             filled = int(frac * self.width)
             bar = "#" * filled + "." * (self.width - filled)
@@ -40,7 +71,7 @@ class ProgressBar:
         if self.tty:
             self.stream.write("\r" + line + "\033[K")
             self._drawn = True
-        elif stats.elapsed - self._last_log >= self.log_every:
+        elif stats.elapsed - self._last_log >= self.log_every or events:
             self.stream.write(line + "\n")
             self._last_log = stats.elapsed
         self.stream.flush()

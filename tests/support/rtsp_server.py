@@ -16,7 +16,7 @@ Every frame that passes the valve (sent to clients) prints ``SENT n`` (n counted
 server's life), so a test knows exactly how many frames the camera sent while it was up.
 ``--corrupt-after S --corrupt-for D`` makes a broken camera: from S seconds after the first
 client connected, for D seconds, GStreamer's ``breakmydata`` overwrites random bytes of the
-encoded H.264 (past each buffer's first 16 bytes, probability ``--corrupt-probability``) before
+encoded H.264 (each byte with probability ``--corrupt-probability``, fixed seed) before
 payloading, so clients receive well-formed RTP carrying broken slices; afterwards it heals.
 
 Record mode (``--record``) accepts ANNOUNCE/RECORD on ``/stream`` (as an NVR or mediamtx would)
@@ -42,7 +42,7 @@ PLAY = (
     "foreground-color=0xff404850 ! video/x-raw,width={w},height={h},framerate={fps}/1 "
     "! valve name=valve drop=false ! identity name=sent signal-handoffs=true "
     "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={bitrate} "
-    "! breakmydata name=corrupt probability=0 skip=16 seed=7 "
+    "! breakmydata name=corrupt probability=0 seed=7 "
     "! rtph264pay name=pay0 pt=96 config-interval=1 )"
 )
 RECORD = (

@@ -1,6 +1,11 @@
 """Decode stage: a video file -> Frames (RGB uint8, pts and time base kept) + audio packets.
 
 Audio packets are yielded untouched, in demux order, so the sink can copy them into the output.
+
+Damage in the middle of a file is survived, not fatal: frames the decoder concealed are kept and
+counted (``corrupt``), packets it rejects are skipped and counted (``skipped``), the demuxer is
+resumed after a read error, and frames that never came out are counted (``missing``) for one
+warning at the end. A file that simply stops early (truncated) is still an error.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class VideoFileSource:
         self._items: Iterator | None = None
         self.decoded = 0
         self.corrupt = 0
+        self.skipped = 0  # packets (or demuxer reads) that failed and were skipped
+        self.missing = 0  # frames the stream declares that never decoded, when damage was skipped
 
     def open(self) -> StreamInfo:
         self._container = open_input(self.path)
@@ -86,33 +93,68 @@ class VideoFileSource:
             return int(round(self._container.duration / av.time_base * float(s.average_rate)))
         return None
 
-    def _demux(self) -> Iterator:
+    # Demuxer reads that may fail in a row before the file counts as unreadable (each failed
+    # read still moves on, so this bounds the time spent in a damaged region, never loops).
+    MAX_DEMUX_ERRORS = 64
+
+    def _packets(self) -> Iterator:
+        """Packets of the video and audio streams; a failed read is counted and demuxing resumes."""
         container, stream = self._container, self._stream
+        failures = 0
+        while True:
+            try:
+                for packet in container.demux(stream, *container.streams.audio):
+                    failures = 0
+                    yield packet
+                return
+            except av.FFmpegError as exc:
+                failures += 1
+                self.skipped += 1
+                if failures > self.MAX_DEMUX_ERRORS:
+                    raise DecodeError(f"{self.path}: unreadable data after frame {self.decoded}: {_reason(exc)}") from None
+
+    def _demux(self) -> Iterator:
         self._first_rotation = 0
-        try:
-            for packet in container.demux(stream, *container.streams.audio):
-                if packet.stream.type == "audio":
-                    if packet.size:
-                        yield packet
-                    continue
-                for vf in packet.decode():
-                    if self.decoded == 0:
-                        self._first_rotation = int(round(vf.rotation or 0))
-                    if vf.is_corrupt:
-                        self.corrupt += 1
-                    image = vf.to_ndarray(format="rgb24")
-                    yield Frame(image=image, pts=vf.pts, time_base=Fraction(vf.time_base) if vf.time_base else None,
-                                index=self.decoded)
-                    self.decoded += 1
-        except av.FFmpegError as exc:
-            raise DecodeError(f"{self.path}: corrupt video data after frame {self.decoded}: {_reason(exc)}") from None
+        for packet in self._packets():
+            if packet.stream.type == "audio":
+                if packet.size:
+                    yield packet
+                continue
+            try:
+                frames = packet.decode()
+            except av.FFmpegError:
+                self.skipped += 1  # a broken packet: skipped, counted, reported once at the end
+                continue
+            for vf in frames:
+                if self.decoded == 0:
+                    self._first_rotation = int(round(vf.rotation or 0))
+                if vf.is_corrupt:
+                    self.corrupt += 1
+                image = vf.to_ndarray(format="rgb24")
+                yield Frame(image=image, pts=vf.pts, time_base=Fraction(vf.time_base) if vf.time_base else None,
+                            index=self.decoded)
+                self.decoded += 1
+
+    def damage(self) -> str | None:
+        """One line on the damage survived (``23 broken packets skipped, 29 frames missing, 5
+        frames concealed``), or None for a clean file."""
+        parts = []
+        if self.skipped:
+            parts.append(f"{self.skipped} broken packet{'s' if self.skipped != 1 else ''} skipped")
+        if self.missing:
+            parts.append(f"{self.missing} frame{'s' if self.missing != 1 else ''} missing")
+        if self.corrupt:
+            parts.append(f"{self.corrupt} frame{'s' if self.corrupt != 1 else ''} concealed by the decoder")
+        return ", ".join(parts) or None
 
     def __iter__(self) -> Iterator:
         while self._peeked:
             yield self._peeked.pop(0)
         yield from self._items
         expected = int(self._stream.frames or 0)
-        if expected and self.decoded < expected:
+        if expected and self.decoded < expected and self.skipped:
+            self.missing = expected - self.decoded  # lost to damage that was skipped: a warning
+        elif expected and self.decoded < expected:
             raise DecodeError(
                 f"{self.path} is truncated or corrupt: decoded {self.decoded} of {expected} frames"
             )

@@ -3,10 +3,18 @@
 A :class:`LiveSource` is used by the pipeline exactly like a video file source (``open() ->
 StreamInfo``, iterate :class:`~vidlle.frames.Frame`, ``close()``), but:
 
-- **Latest frame.** A reader thread owns the PyAV container and decodes continuously into a
-  one-slot buffer; the consumer always takes the newest frame. Every frame overwritten before
-  it was taken is counted in ``stats.drops`` (``LiveConfig(latest_frame=False)`` keeps a
-  bounded queue instead: nothing is dropped unless the consumer falls ``buffer`` frames behind).
+- **Drop policy** (:data:`DROP_POLICIES`). A reader thread owns the PyAV container and decodes
+  continuously into a buffer the consumer takes frames from:
+
+  - ``latest`` (preview windows, RTSP publishing): a one-slot buffer, the consumer always takes
+    the newest frame; latency is one enhancement, and every frame overwritten before it was
+    taken is counted in ``stats.drops``.
+  - ``buffer`` (recording to a file): a bounded queue of ``buffer_seconds`` of video absorbs the
+    consumer's jitter, so a recorder that keeps up on average keeps every frame. Only when the
+    queue is full is a frame dropped (counted), and then the one whose loss leaves the smallest
+    hole in time (:func:`thin_one`): a sustained overload thins the recording evenly (every
+    other frame at worst) instead of cutting seconds out of it.
+  - ``auto``: ``buffer`` when recording to a file, ``latest`` otherwise (:meth:`LiveConfig.for_output`).
 - **Timestamps.** pts come from the wall clock (``time.perf_counter()`` at decode), in
   milliseconds (:data:`TIME_BASE` = 1/1000) since the first frame: strictly increasing across
   reconnects, so a recording is a valid VFR file whose gaps show outages as they happened.
@@ -14,6 +22,12 @@ StreamInfo``, iterate :class:`~vidlle.frames.Frame`, ``close()``), but:
   with exponential backoff and a cap, the first frame of every connection flagged
   ``discontinuity=True`` (temporal state must be reset). A source that cannot be opened at all
   fails at once with a one-line :class:`LiveSourceError` (unless ``retry_first_connect``).
+  Broken data mid-stream is survived: frames the decoder concealed are counted
+  (``stats.corrupt``), packets it rejected are skipped and counted (``stats.skipped``), and
+  only ``read_timeout`` seconds without one decodable frame count as a lost connection.
+- **State.** :class:`LiveStats` says what the camera is doing (:meth:`LiveStats.status`:
+  ``streaming``, ``stalled 3 s``, ``reconnecting, attempt 2, next in 4 s``, ``gave up ...``) and
+  queues one line per change (:meth:`LiveStats.poll_events`) for the command line to print.
 - **Credentials** in URLs never reach a message: every message goes through :func:`redact`.
 
 Specs (``vidlle enhance SPEC ...`` / ``vidlle preview SPEC``): ``webcam:N`` and ``/dev/videoN``
@@ -26,11 +40,12 @@ darkened, paced to real time by the ``realtime`` filter) that needs no hardware.
 from __future__ import annotations
 
 import collections
+import math
 import re
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -47,6 +62,10 @@ from vidlle.frames import Frame, StreamInfo
 TIME_BASE = Fraction(1, 1000)
 TRANSPORTS = ("tcp", "udp")
 STATES = ("connecting", "streaming", "reconnecting", "stopped")
+DROP_POLICIES = ("auto", "buffer", "latest")
+# Frame rate assumed for sizing the buffer when the stream does not declare a plausible one.
+_FALLBACK_FPS = 30.0
+_MAX_BUFFERED = 1200  # frames: a hard memory bound whatever buffer_seconds x rate says
 
 _SECRET_KEYS = re.compile(r"pass|pwd|token|secret|key|auth|sig|user|login|cred", re.IGNORECASE)
 _TESTSRC = re.compile(r"^testsrc(?::(\d+)x(\d+))?(?:@(\d+(?:\.\d+)?))?$")
@@ -71,8 +90,14 @@ class LiveConfig:
     max_reconnects: consecutive failed reconnect attempts before giving up; None = forever.
     retry_first_connect: keep retrying when the very first connection fails (cameras that boot
         after the recorder); by default a first failure is an immediate error.
-    latest_frame: keep only the newest frame (drop stale ones, counted); False = bounded queue.
-    buffer: queue length when ``latest_frame`` is False.
+    drop_policy: ``latest`` keeps only the newest frame (lowest latency; stale ones dropped,
+        counted); ``buffer`` queues up to ``buffer_seconds`` of video and drops only on overflow,
+        evenly; ``auto`` = ``buffer`` for recordings, ``latest`` otherwise (see
+        :meth:`for_output`; a LiveSource given ``auto`` directly uses ``latest``).
+    buffer_seconds: length of the ``buffer`` queue in seconds of video at the stream's frame
+        rate (memory: about 1.4 MB per buffered 720p frame, 3.1 MB at 1080p).
+    stall_after: seconds without a frame before the state reads ``stalled`` (the connection
+        is only given up after ``read_timeout``).
     video_size, framerate, input_format: V4L2 options (e.g. ``1280x720``, ``30``, ``mjpeg``).
     """
 
@@ -83,8 +108,9 @@ class LiveConfig:
     backoff_max: float = 10.0
     max_reconnects: int | None = None
     retry_first_connect: bool = False
-    latest_frame: bool = True
-    buffer: int = 64
+    drop_policy: str = "auto"
+    buffer_seconds: float = 2.0
+    stall_after: float = 1.0
     video_size: str | None = None
     framerate: str | None = None
     input_format: str | None = None
@@ -98,8 +124,31 @@ class LiveConfig:
             raise InputError("reconnect backoff must satisfy 0 < initial <= cap")
         if self.max_reconnects is not None and self.max_reconnects < 0:
             raise InputError("max_reconnects must be >= 0 (or None for forever)")
-        if self.buffer < 1:
-            raise InputError("live buffer must hold at least one frame")
+        if self.drop_policy not in DROP_POLICIES:
+            raise InputError(f"unknown drop policy {self.drop_policy!r} (use {', '.join(DROP_POLICIES)})")
+        if not 0 < self.buffer_seconds <= 60:
+            raise InputError("the live buffer must hold between 0 and 60 seconds of video")
+        if self.stall_after <= 0:
+            raise InputError("stall_after must be positive")
+
+    def for_output(self, recording: bool) -> "LiveConfig":
+        """This config with ``auto`` decided: ``buffer`` when the frames are recorded to a file
+        (keep them), ``latest`` when they are watched or relayed (a window, RTSP: keep latency low)."""
+        if self.drop_policy != "auto":
+            return self
+        return replace(self, drop_policy="buffer" if recording else "latest")
+
+    @property
+    def latest_frame(self) -> bool:
+        """The one-slot, newest-frame policy (``latest``, and ``auto`` left undecided)."""
+        return self.drop_policy != "buffer"
+
+    def capacity(self, fps: float | None) -> int:
+        """Frames the ``buffer`` policy holds at ``fps`` frames/s (1 for ``latest``)."""
+        if self.latest_frame:
+            return 1
+        rate = fps if fps is not None and 1.0 <= fps <= 240.0 else _FALLBACK_FPS
+        return max(2, min(_MAX_BUFFERED, math.ceil(self.buffer_seconds * rate)))
 
     def backoff(self, failures: int) -> float:
         """Delay before reconnect attempt number ``failures + 1`` (0 failures -> the initial delay)."""
@@ -202,9 +251,12 @@ def resolve(spec: str, config: LiveConfig = LiveConfig()) -> LiveInput:
     options = {"analyzeduration": "200000", "probesize": "32768"}
     kind = "stream"
     if parts.scheme.startswith("rtsp"):
-        # nobuffer: frames read while probing are not queued up as a stale burst. Not for other
-        # URLs: one may serve a short file that the probe reads whole (its frames would be lost).
-        options.update(fflags="nobuffer", rtsp_transport=config.transport)
+        options["rtsp_transport"] = config.transport
+        if config.latest_frame:
+            # nobuffer: frames read while probing are not queued up as a stale burst (they are
+            # discarded). Not when recording: those frames belong in the file, the buffer takes
+            # the burst. Not for other URLs: one may serve a short file that the probe reads whole.
+            options["fflags"] = "nobuffer"
         kind = "rtsp"
     return LiveInput(spec, spec, None, options, kind, shown)
 
@@ -234,46 +286,85 @@ def check_available(spec: str, config: LiveConfig = LiveConfig()) -> LiveInput:
 # -- statistics -------------------------------------------------------------------------------
 
 class LiveStats:
-    """Counters of one live source, safe to read from any thread while it runs.
+    """Counters and state of one live source, safe to read from any thread while it runs.
 
     frames_in: frames decoded; frames_out: frames handed to the consumer; drops: frames
-    overwritten (latest-frame) or pushed out of the queue before they were taken;
-    reconnects: connections re-established after a loss; attempts: reconnect attempts made
-    (failed ones included); state: connecting | streaming | reconnecting | stopped;
-    latency: capture -> handed-out, seconds (last value and a window of recent ones).
+    overwritten (``latest``) or thinned out of a full buffer (``buffer``) before they were
+    taken; buffered / capacity: frames waiting now / the most that may wait; reconnects:
+    connections re-established after a loss; attempts: reconnect attempts made (failed ones
+    included); corrupt: frames the decoder reported damaged (concealed, kept); skipped: packets
+    it rejected (skipped); state: connecting | streaming | reconnecting | stopped |
+    failed (gave up); latency: capture -> handed-out, seconds (last value and a window of recent ones).
+
+    :meth:`status` refines ``state`` into what a user needs (stalled for how long, which attempt,
+    the next one when); :meth:`poll_events` returns one line per change since the last call.
     """
 
-    def __init__(self, window: int = 256, rate_window: float = 2.0):
+    def __init__(self, window: int = 256, rate_window: float = 2.0, shown: str = "live source",
+                 stall_after: float = 1.0, read_timeout: float = 5.0):
         self._lock = threading.Lock()
+        self.shown = shown
+        self.stall_after = stall_after
+        self.read_timeout = read_timeout
         self.state = "connecting"
         self.frames_in = 0
         self.frames_out = 0
         self.drops = 0
+        self.buffered = 0
+        self.capacity = 1
         self.reconnects = 0
         self.attempts = 0
+        self.corrupt = 0
+        self.skipped = 0
         self.last_error: str | None = None
         self.latency: float | None = None
+        self.size: tuple[int, int] | None = None
+        self.fps_declared: float | None = None
+        self.last_frame_at: float | None = None
+        self.lost_at: float | None = None       # when the current outage began (last frame)
+        self.next_attempt_at: float | None = None  # while waiting between reconnect attempts
+        self.gave_up = False
         self._lat: collections.deque = collections.deque(maxlen=window)
         self._t_in: collections.deque = collections.deque()
         self._t_out: collections.deque = collections.deque()
         self._rate_window = rate_window
+        self._events: collections.deque = collections.deque(maxlen=64)
+        self._stall_reported = False
+        self._stall_from = 0.0  # last frame before the reported stall
+        self._damage_reported = (0, 0, -1e9)  # (corrupt, skipped, when) at the last damage line
         self.started = time.perf_counter()
 
     # updates (called by the source) -------------------------------------------------------
-    def _frame_in(self, now: float, dropped: bool) -> None:
+    def _frame_in(self, now: float, dropped: int, buffered: int) -> None:
         with self._lock:
             self.frames_in += 1
             self.drops += dropped
+            self.buffered = buffered
             self._t_in.append(now)
             self._trim(self._t_in, now)
+            if self._stall_reported and self.state == "streaming":
+                # Back only at the second frame after a stall: a lone frame is usually the last
+                # one FFmpeg flushes out of its parser as the read times out.
+                if self.last_frame_at is not None and self.last_frame_at > self._stall_from:
+                    self._events.append(f"{self.shown}: streaming again after a "
+                                        f"{self.last_frame_at - self._stall_from:.1f} s stall")
+                    self._stall_reported = False
+            else:
+                self._stall_reported = False
+            self.last_frame_at = now
 
-    def _frame_out(self, now: float, latency: float) -> None:
+    def _frame_out(self, now: float, latency: float, buffered: int) -> None:
         with self._lock:
             self.frames_out += 1
+            self.buffered = buffered
             self.latency = latency
             self._lat.append(latency)
             self._t_out.append(now)
             self._trim(self._t_out, now)
+
+    def _event(self, text: str) -> None:
+        with self._lock:
+            self._events.append(f"{self.shown}: {text}")
 
     def _trim(self, times: collections.deque, now: float) -> None:
         while times and times[0] < now - self._rate_window:
@@ -304,11 +395,59 @@ class LiveStats:
             values = list(self._lat)
         return float(np.quantile(values, q) * 1000.0) if values else None
 
+    def stalled_for(self, now: float | None = None) -> float | None:
+        """Seconds since the last frame while the connection is up but silent (>= stall_after), else None."""
+        now = time.perf_counter() if now is None else now
+        last = self.last_frame_at
+        if self.state != "streaming" or last is None or now - last < self.stall_after:
+            return None
+        return now - last
+
+    def status(self, now: float | None = None) -> str:
+        """What the source is doing, for a progress line: ``streaming``, ``stalled 3 s``,
+        ``reconnecting, attempt 2, next in 4 s``, ``reconnecting, attempt 2``, ``gave up after 5
+        attempts``, ``connecting``, ``stopped``, ``ended``."""
+        now = time.perf_counter() if now is None else now
+        state = self.state
+        if state == "streaming":
+            stalled = self.stalled_for(now)
+            return "streaming" if stalled is None else f"stalled {stalled:.0f} s"
+        if state == "reconnecting":
+            due = self.next_attempt_at
+            if due is not None:
+                left = max(0.0, due - now)
+                return f"reconnecting, attempt {self.attempts + 1}, next in {left:.{1 if left < 10 else 0}f} s"
+            return f"reconnecting, attempt {self.attempts}"
+        if state == "failed":
+            return f"gave up after {self.attempts} attempt{'s' if self.attempts != 1 else ''}"
+        return state
+
+    def poll_events(self, now: float | None = None) -> list[str]:
+        """State changes since the last call, one plain line each (credentials already redacted):
+        connected, stalled, connection lost, each failed attempt with the next one's delay,
+        reconnected, gave up, and corrupt data (at most one line per 10 s). Stalls are noticed
+        here, by the caller's clock: the reader is blocked in a read while a camera is silent."""
+        now = time.perf_counter() if now is None else now
+        with self._lock:
+            events = list(self._events)
+            self._events.clear()
+            if not events and not self._stall_reported and self.stalled_for(now) is not None:
+                self._stall_reported, self._stall_from = True, self.last_frame_at
+                events.append(f"{self.shown}: stalled (no video for {now - self.last_frame_at:.1f} s; "
+                              f"reconnecting if it stays silent for {self.read_timeout:g} s)")
+            corrupt, skipped, when = self._damage_reported
+            if (self.corrupt, self.skipped) != (corrupt, skipped) and now - when >= 10.0:
+                self._damage_reported = (self.corrupt, self.skipped, now)
+                events.append(f"{self.shown}: warning: corrupt video data: {self.corrupt} damaged frames concealed, "
+                              f"{self.skipped} broken packets skipped so far")
+        return events
+
     def snapshot(self) -> dict:
         """Everything as plain values (for a progress line, JSON stats, tests)."""
         return {
-            "state": self.state, "frames_in": self.frames_in, "frames_out": self.frames_out,
-            "drops": self.drops, "reconnects": self.reconnects, "attempts": self.attempts,
+            "state": self.state, "status": self.status(), "frames_in": self.frames_in, "frames_out": self.frames_out,
+            "drops": self.drops, "buffered": self.buffered, "capacity": self.capacity,
+            "reconnects": self.reconnects, "attempts": self.attempts, "corrupt": self.corrupt, "skipped": self.skipped,
             "fps_in": round(self.fps_in, 2), "fps_out": round(self.fps_out, 2),
             "latency_ms": None if self.latency is None else round(self.latency * 1000.0, 1),
             "latency_median_ms": _round(self.latency_ms(0.5)), "latency_p95_ms": _round(self.latency_ms(0.95)),
@@ -321,9 +460,13 @@ class LiveStats:
         parts = [f"in {self.fps_in:.1f} fps", f"out {self.fps_out:.1f} fps", f"{self.drops} dropped"]
         if lat is not None:
             parts.append(f"latency {lat:.0f} ms")
+        if self.capacity > 1:
+            parts.append(f"buffer {self.buffered}/{self.capacity}")
+        if self.corrupt or self.skipped:
+            parts.append(f"{self.corrupt + self.skipped} corrupt")
         if self.reconnects or self.state == "reconnecting":
             parts.append(f"{self.reconnects} reconnect{'s' if self.reconnects != 1 else ''}")
-        parts.append(self.state)
+        parts.append(self.status())
         return ", ".join(parts)
 
 
@@ -352,8 +495,27 @@ class _Shared:
     first: threading.Event = field(default_factory=threading.Event)
 
 
+def thin_one(buf: collections.deque) -> int:
+    """Drop the frame of a full buffer whose loss leaves the smallest hole in time; its index.
+
+    buf: :class:`_Captured` items in capture order (at least 3). Never the oldest (it is next
+    out) nor the newest (it just came in). Repeated under a sustained overload this removes
+    every other frame before it removes two in a row, so a recording plays at a lower but even
+    rate instead of jumping. A dropped frame's ``discontinuity`` mark moves to its successor
+    (temporal state must still be reset there).
+    """
+    times = [item.captured for item in buf]
+    # Span a frame's removal would leave: from its predecessor to its successor.
+    best = min(range(1, len(times) - 1), key=lambda i: (times[i + 1] - times[i - 1], i))
+    gone = buf[best]
+    del buf[best]
+    if gone.discontinuity:
+        buf[best].discontinuity = True
+    return best
+
+
 class LiveSource:
-    """Frames of a live source, newest first-come (see the module docstring).
+    """Frames of a live source, taken by the drop policy of its config (see the module docstring).
 
     Iterating yields :class:`Frame`: image (H, W, 3) uint8 RGB at the size of the first frame
     (later frames of another size, e.g. after a camera reconfigured, are resized to it),
@@ -361,7 +523,8 @@ class LiveSource:
     ``discontinuity`` on the first frame of each connection, ``captured`` = perf_counter().
 
     The pipeline reads ``latest_frame`` (take a frame only when the next stage is ready) and
-    calls :meth:`interrupt` to end iteration when a run stops.
+    calls :meth:`interrupt` to end iteration when a run stops. ``config.drop_policy`` ``auto``
+    is ``latest`` here: callers that record decide it first (:meth:`LiveConfig.for_output`).
     """
 
     def __init__(self, spec: str, config: LiveConfig = LiveConfig()):
@@ -370,10 +533,15 @@ class LiveSource:
         self.input = resolve(spec, config)
         self.shown = self.input.shown
         self.latest_frame = config.latest_frame
-        self.stats = LiveStats()
+        self.drop_policy = "latest" if config.latest_frame else "buffer"
+        # A stall shows before the read timeout ends the connection, however short that is.
+        self.stats = LiveStats(shown=self.shown, stall_after=min(config.stall_after, config.read_timeout / 2),
+                               read_timeout=config.read_timeout)
         self.rate: Fraction | None = None
         self._size: tuple[int, int] | None = None
-        self._shared = _Shared(buf=collections.deque(maxlen=1 if config.latest_frame else config.buffer))
+        self._capacity = config.capacity(None)  # sized again from the stream's rate at connect
+        self.stats.capacity = self._capacity
+        self._shared = _Shared()
         self._stop = threading.Event()       # reader: leave as soon as possible
         self._interrupted = threading.Event()  # consumer: iteration ends
         self._thread: threading.Thread | None = None
@@ -426,7 +594,8 @@ class LiveSource:
                     self.stats.state = "stopped"
                     return  # a finite stream ended
                 item = sh.buf.popleft()
-            yield self._hand_out(item)
+                left = len(sh.buf)
+            yield self._hand_out(item, left)
 
     def interrupt(self) -> None:
         """End iteration now (the pipeline is stopping); the reader keeps running until close()."""
@@ -444,7 +613,7 @@ class LiveSource:
         self.stats.state = "stopped"
 
     # -- consumer side ----------------------------------------------------------------------------
-    def _hand_out(self, item: _Captured) -> Frame:
+    def _hand_out(self, item: _Captured, buffered: int) -> Frame:
         image = item.frame.to_ndarray(format="rgb24")
         if self._size and (image.shape[1], image.shape[0]) != self._size:
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
@@ -454,7 +623,7 @@ class LiveSource:
             pts = self._last_pts + 1
         self._last_pts = pts
         now = time.perf_counter()
-        self.stats._frame_out(now, now - item.captured)
+        self.stats._frame_out(now, now - item.captured, buffered)
         return Frame(image=image, pts=pts, time_base=TIME_BASE, index=item.seq,
                      discontinuity=item.discontinuity, captured=item.captured)
 
@@ -465,6 +634,7 @@ class LiveSource:
         ever = False
         try:
             while not self._stop.is_set():
+                stats.next_attempt_at = None
                 stats.state = "reconnecting" if ever else "connecting"
                 if ever:
                     stats.attempts += 1
@@ -478,11 +648,9 @@ class LiveSource:
                             self._publish(frame, discontinuity=not got)
                             if not got:
                                 got = True
-                                if ever:
-                                    stats.reconnects += 1
+                                self._connected(frame, again=ever)
                                 ever = True
                                 failures = 0
-                                stats.state = "streaming"
                                 self._shared.first.set()
                         reason = "the stream ended"
                     finally:
@@ -504,15 +672,43 @@ class LiveSource:
                     failures += 1
                 if cfg.max_reconnects is not None and failures >= cfg.max_reconnects:
                     what = f"lost {self.shown}" if ever else f"cannot open {self.shown}"
+                    stats.gave_up, stats.state = True, "failed"
+                    stats._event(f"gave up after {failures} reconnect attempts ({reason})")
                     self._fail(LiveSourceError(f"{what} ({reason}); gave up after {failures} reconnect attempts"))
                     return
+                delay = cfg.backoff(failures - 1 if failures else 0)
+                following = stats.attempts + 1
+                if got:
+                    stats.lost_at = stats.last_frame_at
+                    stats._event(f"connection lost ({reason}); reconnecting, attempt {following} in {delay:g} s")
+                elif ever:
+                    stats._event(f"reconnect attempt {stats.attempts} failed ({reason}); "
+                                 f"attempt {following} in {delay:g} s")
+                else:
+                    stats._event(f"cannot connect yet ({reason}); retrying in {delay:g} s")
                 stats.state = "reconnecting" if ever else "connecting"
-                self._stop.wait(cfg.backoff(failures - 1 if failures else 0))
+                stats.next_attempt_at = time.perf_counter() + delay
+                self._stop.wait(delay)
         except BaseException as exc:  # noqa: BLE001 - a reader bug must reach the consumer, not vanish
             self._fail(exc)
         finally:
-            stats.state = "stopped"
+            stats.next_attempt_at = None
+            if not stats.gave_up:
+                stats.state = "stopped"
             self._shared.first.set()
+
+    def _connected(self, frame: av.VideoFrame, again: bool) -> None:
+        """First frame of a connection: counters, state, and the line that says so."""
+        stats = self.stats
+        if again:
+            stats.reconnects += 1
+            outage = f" after {time.perf_counter() - stats.lost_at:.1f} s" if stats.lost_at is not None else ""
+            stats._event(f"streaming again{outage} (reconnect {stats.reconnects}, attempt {stats.attempts})")
+        else:
+            rate = f" at {float(self.rate):.3g} fps" if self.rate else ""
+            stats._event(f"streaming {frame.width}x{frame.height}{rate}")
+        stats.lost_at = None
+        stats.state = "streaming"
 
     def _connect(self):
         live, cfg = self.input, self.config
@@ -527,18 +723,40 @@ class LiveSource:
         if self.rate is None:
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             self.rate = Fraction(rate) if rate else None
+            # The buffer holds seconds of video: its length in frames follows the camera's rate.
+            self._capacity = self.stats.capacity = cfg.capacity(float(self.rate) if self.rate else None)
         # A URL that serves a finished file (it has a duration; live streams have none) is
         # played at its own pace, and its end is the end: no reconnect loop over it.
         self._finite = live.kind == "stream" and container.duration is not None
         return container
 
     def _decode(self, container):
+        """Decoded frames of one connection. Broken data is survived (see the module docstring):
+        a packet the decoder rejects is skipped and counted; LiveSourceError once nothing
+        decodable came for ``read_timeout`` seconds (garbage flowing is as good as silence)."""
         stream = container.streams.video[0]
+        stats, limit = self.stats, self.config.read_timeout
         origin = None  # (perf_counter, media seconds) of the first frame, for finite streams
+        decodable = time.perf_counter()  # when the last frame came out of the decoder
         for packet in container.demux(stream):
             if self._stop.is_set():
                 return
-            for frame in packet.decode():
+            try:
+                frames = packet.decode()
+            except av.ExitError:
+                raise  # the read timeout fired inside the decoder's read: a stall, not damage
+            except av.FFmpegError as exc:
+                stats.skipped += 1
+                stats.last_error = f"corrupt video data: {self._reason(exc)}"
+                frames = []
+            if not frames:
+                if time.perf_counter() - decodable > limit:
+                    raise LiveSourceError(f"no decodable video for {limit:g} s ({stats.last_error or 'no frames'})")
+                continue
+            decodable = time.perf_counter()
+            for frame in frames:
+                if frame.is_corrupt:
+                    stats.corrupt += 1  # the decoder concealed the damage; the frame is kept
                 if self._finite and frame.time is not None:
                     if origin is None:
                         origin = (time.perf_counter(), frame.time)
@@ -560,11 +778,17 @@ class LiveSource:
         with sh.cond:
             if self._t0 is None:
                 self._t0 = now
-            dropped = len(sh.buf) == sh.buf.maxlen
-            if dropped and sh.buf[0].discontinuity:
-                discontinuity = True  # the reset marker must survive its frame being dropped
-            sh.buf.append(_Captured(frame, now, self.stats.frames_in, discontinuity))
-            self.stats._frame_in(now, dropped)
+            buf = sh.buf
+            buf.append(_Captured(frame, now, self.stats.frames_in, discontinuity))
+            dropped = 0
+            while len(buf) > self._capacity:
+                dropped += 1
+                if self._capacity == 1:  # latest frame: the stale one goes
+                    gone = buf.popleft()
+                    buf[0].discontinuity |= gone.discontinuity  # the reset marker survives its frame
+                else:
+                    thin_one(buf)
+            self.stats._frame_in(now, dropped, len(buf))
             sh.cond.notify_all()
 
     def _fail(self, exc: BaseException) -> None:

@@ -60,8 +60,9 @@ def plan(input_spec: str, output_spec: str, overwrite: bool, encode_config=None,
     video|image|folder|live (what the input is).
 
     Live inputs (webcam, stream URL, testsrc) get a :class:`~vidlle.io.live.LiveSource`
-    (``live_config``: a :class:`~vidlle.io.live.LiveConfig`) and a video-file sink that keeps
-    the recording on Ctrl-C or a fatal error (``keep_on_abort``). An ``rtsp://`` OUTPUT gets an
+    (``live_config``: a :class:`~vidlle.io.live.LiveConfig`; drop policy ``auto`` becomes
+    ``buffer`` for a file, ``latest`` for publishing) and a video-file sink that keeps the
+    recording on Ctrl-C or a fatal error (``keep_on_abort``). An ``rtsp://`` OUTPUT gets an
     :class:`~vidlle.io.encode.RtspPublishSink` (``rtsp_transport``), for live and file inputs.
     Raises InputError/InputNotFoundError/OutputError with a one-line message.
     """
@@ -127,7 +128,8 @@ def _plan_live(input_spec, output_spec, overwrite, encode_config, live_config, r
     live_config = live_config or LiveConfig()
     check_available(input_spec, live_config)  # malformed spec, missing /dev/videoN: fail before anything
     if is_publish(output_spec):
-        return LiveSource(input_spec, live_config), RtspPublishSink(output_spec, encode_config, transport=rtsp_transport), "live"
+        source = LiveSource(input_spec, live_config.for_output(recording=False))
+        return source, RtspPublishSink(output_spec, encode_config, transport=rtsp_transport), "live"
     out = Path(output_spec)
     if out.is_dir() or out.suffix.lower() not in VIDEO_SUFFIXES:
         raise OutputError(
@@ -135,7 +137,8 @@ def _plan_live(input_spec, output_spec, overwrite, encode_config, live_config, r
             f"rtsp://..., not {out}"
         )
     _check_file_output(out, overwrite, VIDEO_SUFFIXES, "video")
-    return LiveSource(input_spec, live_config), VideoFileSink(out, encode_config, keep_on_abort=True), "live"
+    source = LiveSource(input_spec, live_config.for_output(recording=True))
+    return source, VideoFileSink(out, encode_config, keep_on_abort=True), "live"
 
 
 def open_source(spec: str, live_config=None):
@@ -148,7 +151,7 @@ def open_source(spec: str, live_config=None):
 
         live_config = live_config or LiveConfig()
         check_available(spec, live_config)
-        return LiveSource(spec, live_config), "live"
+        return LiveSource(spec, live_config.for_output(recording=False)), "live"
     src = Path(spec)
     if not src.exists():
         raise InputNotFoundError(f"input not found: {src}")

@@ -121,8 +121,10 @@ class CameraConfig:
     def live_config(self):
         from vidlle.io.live import LiveConfig
 
-        return LiveConfig(transport=self.transport, open_timeout=self.open_timeout, read_timeout=self.read_timeout,
+        live = LiveConfig(transport=self.transport, open_timeout=self.open_timeout, read_timeout=self.read_timeout,
                           max_reconnects=self.max_reconnects, retry_first_connect=self.wait_for_source)
+        # Recordings keep frames (a buffer absorbs jitter); relaying or stats-only keep latency low.
+        return live.for_output(recording=self.output_kind == "file")
 
     def encode_config(self):
         from vidlle.io.encode import EncodeConfig
