@@ -161,3 +161,20 @@ def test_highlight_shoulder_keeps_lamps_from_burning_out():
     assert out[200] <= 255 - SHOULDER * 55 + 1 and out[200] < 250
     assert (out[:235] < 250).all() and out[255] == 255
     assert out[30] > 120  # shadows are still lifted hard
+
+
+@pytest.mark.parametrize("strength,local", [(1.0, 0.5), (0.37, 1.0), (1.8, 0.0), (0.0, 0.5)])
+def test_compiled_and_opencv_paths_agree_within_one_level(monkeypatch, strength, local):
+    pytest.importorskip("numba", reason="numba is not installed: only the OpenCV path exists")
+    from vidlle import fused as F
+
+    rng = np.random.default_rng(9)
+    frame = rng.integers(0, 256, (123, 211, 3), dtype=np.uint8)
+    frame[:20] = rng.integers(0, 6, (20, 211, 3))  # deep shadows: the chroma blend works hardest
+    params = rng.uniform(-1, 1, (3, 9, 13)).astype(np.float32)
+    compiled_kernel = F._build()
+    monkeypatch.setattr("vidlle.apply.kernel", lambda: compiled_kernel)
+    compiled = apply_curve_map(frame, params, 8, strength, local)
+    monkeypatch.setattr("vidlle.apply.kernel", lambda: None)
+    fallback = apply_curve_map(frame, params, 8, strength, local)
+    assert np.abs(compiled.astype(int) - fallback).max() <= 1

@@ -24,7 +24,8 @@ brightness, scales R, G and B alike.
 5. The per-frame strength k (:mod:`vidlle.exposure`) blends the curve with the identity:
    ``V' = V + k * (T(m, V) - V)``; the output is ``round(RGB * V' / V)``. k = 0 returns the frame.
 
-The curves are tabulated once in a :class:`ToneTable`: ``table[i, v]`` is ``T(m_i, v)`` (float
+One compiled pass does it all when Numba is present (:mod:`vidlle.fused`); the OpenCV path
+below is the fallback. The curves are tabulated once in a :class:`ToneTable`: ``table[i, v]`` is ``T(m_i, v)`` (float
 output level) for input level ``v`` (0..255) and map value ``m_i`` on a grid of 4096 values over
 [-1, 1]. Step 2's lookup is one bilinear upsample of the (pre-scaled) map plus one 2-D nearest
 lookup, done by ``cv2.remap`` with V as x and the map as y. The grid spacing 2/4095 costs at most
@@ -41,6 +42,7 @@ import cv2
 import numpy as np
 
 from vidlle.errors import FrameError
+from vidlle.fused import kernel
 
 TABLE_ROWS = 4096
 # Slope of the highlight shoulder at white (see step 3 of the module doc); shared with the
@@ -152,6 +154,11 @@ def apply_params(frame: np.ndarray, params: np.ndarray, tone: ToneTable, strengt
     rows = (luma_map(params, local) + 1.0) * ((tone.rows - 1) / 2.0)
     if rows.shape != (height, width):
         rows = cv2.resize(rows, (width, height), interpolation=cv2.INTER_LINEAR)
+    fused = kernel()
+    if fused is not None:
+        out = np.empty_like(frame)
+        fused(frame, np.ascontiguousarray(rows, dtype=np.float32), tone.table, _CHROMA_KEEP[0], float(strength), out)
+        return out
     r, g, b = cv2.split(frame)
     v = cv2.max(cv2.max(r, g), b).astype(np.float32)
     t = _lookup(tone, v, rows)
