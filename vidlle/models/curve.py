@@ -3,7 +3,7 @@
 Split as the design's model interface says:
 
 * :class:`CurveNet` is the *parameter predictor*. It sees a downscaled frame and predicts a
-  per-pixel, per-channel curve-parameter map ``r`` at that low resolution.
+  per-pixel curve-parameter map ``r`` (3 channels, averaged by the apply step) at that low resolution.
 * Its tone curve family is ``steps`` recurrent quadratic steps ``v <- v + r * (v**2 - v)``. With
   ``r`` in [-1, 1] and ``v`` in [0, 1] every step maps [0, 1] onto itself and is monotone, so the
   curve never inverts tones; ``r < 0`` brightens, ``r > 0`` darkens, ``r = 0`` is the identity.

@@ -74,7 +74,7 @@ _REGISTRY: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="skf",
-            description="SKF student: learned per-channel curve bank, distilled from a semantic-aware teacher",
+            description="SKF student: learned curve bank, distilled from a semantic-aware teacher, trained on several darkening recipes",
             build=_build_skf,
             weights="skf.pt",
         ),
