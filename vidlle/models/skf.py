@@ -122,7 +122,7 @@ def _quadratic_bank_logits(channels: int, knots: int, levels: int, steps: int) -
 
 
 class SKFStudent(nn.Module):
-    """SKF student: selector-map predictor + learned curve bank (one, shared by R, G, B through the hue-preserving apply).
+    """SKF student: selector-map predictor + one learned curve bank (shared by R, G and B).
 
     A small encoder-decoder at the predictor's resolution: a full-resolution 3x3 stem, separable
     convolutions at strides 2 and 4, and a global branch (the stride-4 features averaged over the
