@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -75,7 +76,9 @@ def main() -> int:
                 sent = server.sent
                 time.sleep(1.0)  # the recorder drains its buffer
                 proc.send_signal(signal.SIGINT)
-                code = proc.wait(60)
+                load = os.getloadavg()[0]
+                _, status, usage = os.wait4(proc.pid, 0)  # its CPU time: what it needs, whoever else runs
+                code = os.waitstatus_to_exitcode(status)
             finally:
                 if proc.poll() is None:
                     proc.kill()
@@ -91,8 +94,13 @@ def main() -> int:
     print(f"exit code {code}; frames sent {sent} (before the kill {sent_first}); recorded {len(pts)} "
           f"= {len(pts) / max(1, sent):.1%}; pts strictly increasing: {increasing}")
     live = stats.get("live", {})
+    median = stats.get("latency_ms", {}).get("median")
     print(f"vidlle counters: decoded {live.get('frames_in')}, dropped {live.get('drops')}, "
-          f"reconnects {live.get('reconnects')}, latency median {stats.get('latency_ms', {}).get('median')} ms")
+          f"reconnects {live.get('reconnects')}, latency median {median and round(median)} ms")
+    cpu_ms = (usage.ru_utime + usage.ru_stime) / max(1, len(pts)) * 1000.0
+    print(f"vidlle CPU {cpu_ms:.1f} ms per recorded frame (start-up included; {args.fps} fps needs "
+          f"{cpu_ms * args.fps / 10:.0f} % of one core); machine load average at the end {load:.2f} "
+          f"on {os.cpu_count()} cores")
     print("stderr (last 8 lines):")
     for line in stderr_lines[-8:]:
         print("  " + line[-200:])

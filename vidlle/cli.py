@@ -160,7 +160,10 @@ def enhance(input, output, overwrite, quiet, model, weights, backend, device, pr
             _write_stats(stats_json, pipeline.stats, enhancer.describe())
         if kind == "live":
             live = pipeline.stats.live
-            dropped = f" ({live.drops} dropped)" if live is not None else ""
+            dropped = ""
+            if live is not None:  # frames still queued at the stop are not written: Ctrl-C is immediate
+                queued = max(0, live.frames_in - live.drops - pipeline.stats.frames)
+                dropped = f" ({live.drops} dropped, {queued} still queued)"
             raise Interrupted(f"interrupted after {pipeline.stats.frames} frames{dropped}; "
                               f"{kept or 'nothing recorded to ' + output}") from None
         raise Interrupted(f"interrupted after {pipeline.stats.frames} frames; nothing written to {output}") from None

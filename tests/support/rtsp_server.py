@@ -10,7 +10,8 @@ Play mode (default) serves ``rtsp://127.0.0.1:PORT/stream``: a live, dark moving
 and payloaded as RTP/H.264. The media is shared between clients; ``--stall-after S`` closes a
 valve S seconds after the first client connected, so the server keeps the session and the
 connection open but sends no more video -- a stalled camera (media made later for reconnecting
-clients stay stalled too).
+clients stay stalled too). ``--stall-every P --stall-for D`` stalls it for D seconds every P
+seconds instead (a flaky camera: soak tests), printing ``STALLED`` and ``RESUMED``.
 
 Every frame that passes the valve (sent to clients) prints ``SENT n`` (n counted over the
 server's life), so a test knows exactly how many frames the camera sent while it was up.
@@ -63,6 +64,8 @@ def main() -> int:
     ap.add_argument("--size", default="320x180")
     ap.add_argument("--fps", type=int, default=25)
     ap.add_argument("--stall-after", type=float, default=None, help="seconds of video, then silence")
+    ap.add_argument("--stall-every", type=float, default=None, help="seconds between periodic stalls")
+    ap.add_argument("--stall-for", type=float, default=2.0, help="seconds each periodic stall lasts")
     ap.add_argument("--corrupt-after", type=float, default=None, help="seconds of clean video, then broken data")
     ap.add_argument("--corrupt-for", type=float, default=1.0, help="seconds of broken data, then clean again")
     ap.add_argument("--corrupt-probability", type=float, default=0.01, help="chance each byte is overwritten")
@@ -103,7 +106,20 @@ def main() -> int:
             for valve in valves:
                 valve.set_property("drop", True)
             say("STALLED")
+            if args.stall_every is not None:
+                GLib.timeout_add(int(args.stall_for * 1000), resume)
             return False
+
+        def resume():
+            stalled[0] = False
+            for valve in valves:
+                valve.set_property("drop", False)
+            say("RESUMED")
+            return False
+
+        def periodic_stall():
+            stall()
+            return True  # GLib repeats it every --stall-every seconds
 
         sent = [0]
 
@@ -131,6 +147,8 @@ def main() -> int:
                 valve.set_property("drop", True)  # a reconnecting client finds it still stalled
             elif args.stall_after is not None and len(valves) == 1:
                 GLib.timeout_add(int(args.stall_after * 1000), stall)
+            if args.stall_every is not None and len(valves) == 1:
+                GLib.timeout_add(int(args.stall_every * 1000), periodic_stall)
             if args.corrupt_after is not None and len(valves) == 1:
                 GLib.timeout_add(int(args.corrupt_after * 1000), corrupt, True)
 

@@ -66,11 +66,14 @@ class RtspServer:
 
     def __init__(self, port: int | None = None, *, stall_after: float | None = None, record: bool = False,
                  size: str = "320x180", fps: int = 25, corrupt_after: float | None = None,
-                 corrupt_for: float = 1.0, bitrate: int = 300):
+                 corrupt_for: float = 1.0, bitrate: int = 300, stall_every: float | None = None,
+                 stall_for: float = 2.0):
         self.port = port or free_port()
         self.args = ["--port", str(self.port), "--size", size, "--fps", str(fps), "--bitrate", str(bitrate)]
         if stall_after is not None:
             self.args += ["--stall-after", str(stall_after)]
+        if stall_every is not None:
+            self.args += ["--stall-every", str(stall_every), "--stall-for", str(stall_for)]
         if corrupt_after is not None:
             self.args += ["--corrupt-after", str(corrupt_after), "--corrupt-for", str(corrupt_for)]
         if record:

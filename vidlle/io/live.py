@@ -292,7 +292,7 @@ class LiveStats:
     overwritten (``latest``) or thinned out of a full buffer (``buffer``) before they were
     taken; buffered / capacity: frames waiting now / the most that may wait; reconnects:
     connections re-established after a loss; attempts: reconnect attempts made (failed ones
-    included); corrupt: frames the decoder reported damaged (concealed, kept); skipped: packets
+    included), in all and ``outage_attempts`` since the connection was last up; corrupt: frames the decoder reported damaged (concealed, kept); skipped: packets
     it rejected (skipped); state: connecting | streaming | reconnecting | stopped |
     failed (gave up); latency: capture -> handed-out, seconds (last value and a window of recent ones).
 
@@ -314,6 +314,7 @@ class LiveStats:
         self.capacity = 1
         self.reconnects = 0
         self.attempts = 0
+        self.outage_attempts = 0
         self.corrupt = 0
         self.skipped = 0
         self.last_error: str | None = None
@@ -406,7 +407,7 @@ class LiveStats:
     def status(self, now: float | None = None) -> str:
         """What the source is doing, for a progress line: ``streaming``, ``stalled 3 s``,
         ``reconnecting, attempt 2, next in 4 s``, ``reconnecting, attempt 2``, ``gave up after 5
-        attempts``, ``connecting``, ``stopped``, ``ended``."""
+        attempts``, ``connecting``, ``stopped``."""
         now = time.perf_counter() if now is None else now
         state = self.state
         if state == "streaming":
@@ -416,10 +417,11 @@ class LiveStats:
             due = self.next_attempt_at
             if due is not None:
                 left = max(0.0, due - now)
-                return f"reconnecting, attempt {self.attempts + 1}, next in {left:.{1 if left < 10 else 0}f} s"
-            return f"reconnecting, attempt {self.attempts}"
+                return f"reconnecting, attempt {self.outage_attempts + 1}, next in {left:.{1 if left < 10 else 0}f} s"
+            return f"reconnecting, attempt {self.outage_attempts}"
         if state == "failed":
-            return f"gave up after {self.attempts} attempt{'s' if self.attempts != 1 else ''}"
+            n = self.outage_attempts
+            return f"gave up after {n} attempt{'s' if n != 1 else ''}"
         return state
 
     def poll_events(self, now: float | None = None) -> list[str]:
@@ -638,6 +640,7 @@ class LiveSource:
                 stats.state = "reconnecting" if ever else "connecting"
                 if ever:
                     stats.attempts += 1
+                    stats.outage_attempts += 1
                 got = False
                 self._phase, self._phase_started = "connect", time.perf_counter()
                 try:
@@ -677,12 +680,12 @@ class LiveSource:
                     self._fail(LiveSourceError(f"{what} ({reason}); gave up after {failures} reconnect attempts"))
                     return
                 delay = cfg.backoff(failures - 1 if failures else 0)
-                following = stats.attempts + 1
+                following = stats.outage_attempts + 1
                 if got:
                     stats.lost_at = stats.last_frame_at
                     stats._event(f"connection lost ({reason}); reconnecting, attempt {following} in {delay:g} s")
                 elif ever:
-                    stats._event(f"reconnect attempt {stats.attempts} failed ({reason}); "
+                    stats._event(f"reconnect attempt {stats.outage_attempts} failed ({reason}); "
                                  f"attempt {following} in {delay:g} s")
                 else:
                     stats._event(f"cannot connect yet ({reason}); retrying in {delay:g} s")
@@ -703,11 +706,12 @@ class LiveSource:
         if again:
             stats.reconnects += 1
             outage = f" after {time.perf_counter() - stats.lost_at:.1f} s" if stats.lost_at is not None else ""
-            stats._event(f"streaming again{outage} (reconnect {stats.reconnects}, attempt {stats.attempts})")
+            stats._event(f"streaming again{outage} (reconnect {stats.reconnects}, attempt {stats.outage_attempts})")
         else:
             rate = f" at {float(self.rate):.3g} fps" if self.rate else ""
             stats._event(f"streaming {frame.width}x{frame.height}{rate}")
         stats.lost_at = None
+        stats.outage_attempts = 0
         stats.state = "streaming"
 
     def _connect(self):
