@@ -128,3 +128,32 @@ def test_denoise_leaves_no_colour_trail_behind_iso_luminant_motion():
     vacated = out[20:44, x - 16:x].astype(np.float32)  # where the block was one and two frames ago
     assert np.abs(vacated.mean(axis=(0, 1)) - background).max() < 8  # a trail would be ~35+ levels blue
     assert np.abs(out[20:44, x + 2:x + 22].astype(np.float32).mean(axis=(0, 1)) - block).max() < 8
+
+
+def test_still_scene_with_fresh_noise_does_not_flicker_through_the_enhancer():
+    """A still dark scene whose sensor noise is new every frame (a night camera on a static yard):
+    with temporal processing the output's mean brightness must wander no more than the per-frame
+    enhancer's (no pumping from map smoothing, the denoiser's start or its rounding), while the
+    static noise drops by at least half."""
+    from fractions import Fraction
+
+    from vidlle.api import Enhancer
+    from vidlle.frames import Frame
+
+    rng = np.random.default_rng(7)
+    h, w = 96, 160
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([8 + 8 * xx / w, 8 + 6 * yy / h, 6 + 4 * (xx + yy) / (w + h)], axis=-1)
+    base[30:60, 50:100] += 10  # a lit doorway
+    frames = [np.clip(rng.poisson(base * 2) / 2 + rng.normal(0, 1.0, base.shape) + 0.5, 0, 255).astype(np.uint8)
+              for _ in range(40)]
+    wander, noise = {}, {}
+    for temporal in (False, True):
+        enhancer = Enhancer("curve", backend="torch", temporal=temporal)
+        outs = [enhancer.enhance_frames([Frame(image=f, pts=i, time_base=Fraction(1, 25), index=i)])[0].image
+                for i, f in enumerate(frames)]
+        means = np.array([o.astype(np.float32).mean() for o in outs])
+        wander[temporal] = float(means.std())  # over every frame: the start-up counts too
+        noise[temporal] = static_noise(outs[5:], (slice(None), slice(None)))
+    assert wander[True] <= wander[False], wander
+    assert noise[True] <= 0.5 * noise[False], noise
