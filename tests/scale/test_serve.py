@@ -127,6 +127,28 @@ def test_without_ray_cameras_run_in_threads_and_say_how_to_scale(tmp_path, capsy
     assert no_temp_files(tmp_path)
 
 
+@needs_rtsp
+def test_threads_engine_table_says_a_camera_stalled_and_reconnects(tmp_path):
+    """The stats table shows what the camera does (stalled N s, reconnecting, attempt k, next in N s),
+    not only 'streaming'; file cameras record with the buffer drop policy."""
+    from vidlle.scale.service import format_table
+
+    with RtspServer(stall_after=1.0) as server:
+        cfg = parse_config({"cameras": [{"name": "yard", "source": server.url, "output": "rec/{name}.mkv",
+                                         "read_timeout": 2.0, "open_timeout": 3.0, "backend": "torch"}]},
+                           base_dir=tmp_path)
+        assert cfg.cameras[0].live_config().drop_policy == "buffer"
+        service = Service(cfg, engine="threads")
+        service.start()
+        try:
+            stalled = wait_rows(service, lambda r: r["yard"]["status"].startswith("stalled "), 30, "yard stalled")
+            assert "  stalled " in format_table(list(stalled.values()))[1]
+            wait_rows(service, lambda r: r["yard"]["status"].startswith("reconnecting, attempt "), 30,
+                      "yard reconnecting")
+        finally:
+            service.stop()
+
+
 def test_threads_engine_restarts_a_crashed_camera_in_place(tmp_path):
     cfg = parse_config({"cameras": [{"name": "solo", "source": "testsrc:160x90@10", "output": "rec/{name}.mkv"}]},
                        base_dir=tmp_path)

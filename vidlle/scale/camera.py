@@ -276,7 +276,8 @@ class CameraWorker:
         """Plain values for the table and JSON (one camera):
 
         state: starting | connecting | streaming | reconnecting (the source's, while running) |
-        crashed | restarting | failed | stopped | ended; fps / fps_in: frames enhanced / received
+        crashed | restarting | failed | stopped | ended; status: the state as a user reads it
+        (``stalled 3 s``, ``reconnecting, attempt 2, next in 4 s``; see LiveStats.status); fps / fps_in: frames enhanced / received
         per second (last ~2 s); frames: written; drops, reconnects: the source's counters;
         latency_ms / latency_p95_ms: capture -> written; output: the file being written (or the
         last one), the RTSP URL (redacted) or None; segments: [path, frames] of finished files;
@@ -288,8 +289,10 @@ class CameraWorker:
             frames, segments = self.frames, list(self.segments)
         live = source.stats if source is not None else None
         state = self.state
+        status = None
         if state == "running":
             state = live.state if live is not None else "starting"
+            status = live.status() if live is not None else None
         if running and pipeline is not None:
             frames += pipeline.stats.frames
             segments += getattr(sink, "segments", [])
@@ -301,7 +304,7 @@ class CameraWorker:
         elif sink is not None and not isinstance(sink, NullSink):
             output = self.camera.shown_output
         return {
-            "name": self.camera.name, "state": state, "pid": self.pid, "started": self.started_at,
+            "name": self.camera.name, "state": state, "status": status or state, "pid": self.pid, "started": self.started_at,
             "frames": frames, "fps": round(live.fps_out, 2) if live else 0.0,
             "fps_in": round(live.fps_in, 2) if live else 0.0,
             "drops": live.drops if live else 0, "reconnects": live.reconnects if live else 0,

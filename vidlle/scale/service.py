@@ -143,6 +143,9 @@ class CameraView:
         files = list(self.carried_files) + [f for f, _ in s.get("segments", []) if f not in self.carried_files]
         return {
             "name": self.camera.name, "state": self.state, "source": self.camera.shown_source,
+            # as a user reads it (stalled 3 s, reconnecting, attempt 2, next in 4 s), unless the
+            # driver knows better (restarting, failed)
+            "status": s.get("status") if s.get("state") == self.state else self.state,
             "output_kind": self.camera.output_kind,
             "fps": s.get("fps", 0.0), "fps_in": s.get("fps_in", 0.0),
             "frames": self.carried_frames + s.get("frames", 0), "drops": s.get("drops", 0),
@@ -409,7 +412,7 @@ def format_table(rows: list[dict]) -> list[str]:
         out = r.get("output") or "-"
         if r["state"] in ("failed", "crashed", "restarting") and r.get("last_error"):
             out = f"{out}  ({r['last_error']})"
-        body.append((r["name"], r["state"], f"{r['fps']:.1f}", f"{r['fps_in']:.1f}", str(r["frames"]), str(r["drops"]),
+        body.append((r["name"], r.get("status") or r["state"], f"{r['fps']:.1f}", f"{r['fps_in']:.1f}", str(r["frames"]), str(r["drops"]),
                      str(r["reconnects"]), str(r["restarts"]), lat, out))
     widths = [max(len(head[i]), *(len(b[i]) for b in body)) for i in range(len(head) - 1)]
     right = {2, 3, 4, 5, 6, 7, 8}
