@@ -277,6 +277,17 @@ def test_buffer_overflow_drops_are_counted_and_spread():
     assert max(np.diff(seqs)) <= 6  # the loss is spread thinly, not one hole of ~20 frames
 
 
+def test_a_slow_camera_is_not_stalled_between_its_frames():
+    src = LiveSource("testsrc:64x48@2", LiveConfig(read_timeout=5.0))
+    src.open()
+    src.close()
+    assert src.stats.stall_after == 1.5  # three frame intervals at 2 fps, not the 1 s default
+    fast = LiveSource("testsrc:64x48@25", LiveConfig(read_timeout=1.0))
+    fast.open()
+    fast.close()
+    assert fast.stats.stall_after == 0.5  # half the read timeout: a stall shows before the reconnect
+
+
 def test_queue_mode_keeps_every_frame():
     src = LiveSource("testsrc:160x90@50", LiveConfig(drop_policy="buffer", buffer_seconds=2.0))
     src.open()

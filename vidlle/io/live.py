@@ -96,8 +96,9 @@ class LiveConfig:
         :meth:`for_output`; a LiveSource given ``auto`` directly uses ``latest``).
     buffer_seconds: length of the ``buffer`` queue in seconds of video at the stream's frame
         rate (memory: about 1.4 MB per buffered 720p frame, 3.1 MB at 1080p).
-    stall_after: seconds without a frame before the state reads ``stalled`` (the connection
-        is only given up after ``read_timeout``).
+    stall_after: seconds without a frame before the state reads ``stalled`` (at least three
+        frame intervals of the stream, at most half of ``read_timeout``, after which the
+        connection is given up).
     video_size, framerate, input_format: V4L2 options (e.g. ``1280x720``, ``30``, ``mjpeg``).
     """
 
@@ -728,7 +729,11 @@ class LiveSource:
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             self.rate = Fraction(rate) if rate else None
             # The buffer holds seconds of video: its length in frames follows the camera's rate.
-            self._capacity = self.stats.capacity = cfg.capacity(float(self.rate) if self.rate else None)
+            fps = float(self.rate) if self.rate else None
+            self._capacity = self.stats.capacity = cfg.capacity(fps)
+            if fps is not None and 0.1 <= fps <= 240:
+                # A slow camera (1 fps sub-stream) is not stalled between two of its frames.
+                self.stats.stall_after = min(max(cfg.stall_after, 3.0 / fps), cfg.read_timeout / 2)
         # A URL that serves a finished file (it has a duration; live streams have none) is
         # played at its own pace, and its end is the end: no reconnect loop over it.
         self._finite = live.kind == "stream" and container.duration is not None
