@@ -49,8 +49,9 @@ class TemporalConfig:
     motion_low, motion_high: blurred difference, in units of the local noise level, above which
         a pixel counts as possibly moving (``between_weight``) and as moving (no averaging). The
         noise level is the *median* difference, so a still pixel sits near 1: at 1.0 half of
-        them were only half-averaged. 1.3 / 1.7 cut static noise by 81-83 % instead of 76-82 %
-        with ghosting still under 10 % on the real clip (``python -m train.temporal_eval``).
+        them were only half-averaged. 1.1 / 1.6 cut static noise by 82-83 % with ghosting under
+        10 % on the real clip for both models (``python -m train.temporal_eval``); 1.3 / 1.7, tuned
+        for the dimmer models of 0.1.0, let the brighter current ones ghost 11 %.
     blur: box size of the difference blur (odd); larger detects faint motion better, but widens
         the un-averaged margin around moving objects.
     """
@@ -62,8 +63,8 @@ class TemporalConfig:
     denoise: bool = True
     still_weight: float = 0.2
     between_weight: float = 0.5
-    motion_low: float = 1.3
-    motion_high: float = 1.7
+    motion_low: float = 1.1
+    motion_high: float = 1.6
     blur: int = 5
 
 
