@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import torch
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+from vidlle.apply import LUMA_601
+
+_LUMA = np.array(LUMA_601, np.float32)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 

@@ -50,7 +50,9 @@ TABLE_ROWS = 4096
 SHOULDER = 0.3
 # Brightness (levels) at which shadow chroma keeps half of its amplified saturation (step 4).
 CHROMA_KNEE = 6.0
-_LUMA = np.array([[0.299, 0.587, 0.114]], np.float32)
+# Rec. 601 luma weights (R, G, B): the exposure gate, the shadow-chroma blend and its references.
+LUMA_601 = (0.299, 0.587, 0.114)
+_LUMA = np.array([LUMA_601], np.float32)
 _CHROMA_KEEP = (np.arange(256, dtype=np.float32) / (np.arange(256, dtype=np.float32) + CHROMA_KNEE)).reshape(1, 256)
 # cv2.remap addresses destination coordinates with 16-bit integers internally.
 _REMAP_MAX = 32000
@@ -160,13 +162,14 @@ def apply_params(frame: np.ndarray, params: np.ndarray, tone: ToneTable, strengt
         fused(frame, np.ascontiguousarray(rows, dtype=np.float32), tone.table, _CHROMA_KEEP[0], float(strength), out)
         return out
     r, g, b = cv2.split(frame)
-    v = cv2.max(cv2.max(r, g), b).astype(np.float32)
+    v8 = cv2.max(cv2.max(r, g), b)
+    v = v8.astype(np.float32)
     t = _lookup(tone, v, rows)
     if strength != 1.0:
         t = np.clip(v + strength * (t - v), 0.0, 255.0)
     # Gain per pixel; V = 0 means R = G = B = 0, which any gain keeps black.
     gain = t / np.maximum(v, 1.0)
-    keep = cv2.LUT(cv2.max(cv2.max(r, g), b), _CHROMA_KEEP)
+    keep = cv2.LUT(v8, _CHROMA_KEEP)
     sat = 1.0 - (1.0 - keep) * np.maximum(1.0 - 1.0 / np.maximum(gain, 1e-6), 0.0)
     pixels = frame.astype(np.float32)
     luma = cv2.transform(pixels, _LUMA)

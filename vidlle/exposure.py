@@ -28,7 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+from vidlle.apply import LUMA_601
+
+_LUMA = np.array(LUMA_601, np.float32)
 # A border row/column counts as a letterbox bar when it is near black and flat: bars are encoded
 # black (16 in limited range decodes to ~0) with a little compression noise, while the dark parts
 # of a night scene carry sensor noise. At most a quarter of each side is cut, so even a flat black

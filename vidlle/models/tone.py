@@ -19,9 +19,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from vidlle.apply import CHROMA_KNEE, SHOULDER
+from vidlle.apply import CHROMA_KNEE, LUMA_601, SHOULDER
 
-_LUMA = (0.299, 0.587, 0.114)
 # Smallest brightness the gain divides by (below one 8-bit level; V = 0 means a black pixel).
 _EPS = 1.0 / 1024.0
 
@@ -64,5 +63,5 @@ def hue_preserving_apply(x: torch.Tensor, params: torch.Tensor, curve: Callable,
     gain = target / v.clamp_min(_EPS)
     keep = v / (v + CHROMA_KNEE / 255.0)
     sat = 1.0 - (1.0 - keep) * (1.0 - 1.0 / gain.clamp_min(1e-6)).clamp_min(0.0)
-    luma = (x * x.new_tensor(_LUMA).reshape(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+    luma = (x * x.new_tensor(LUMA_601).reshape(1, 3, 1, 1)).sum(dim=1, keepdim=True)
     return gain * (luma + sat * (x - luma))
