@@ -64,7 +64,7 @@ from train.skf.losses import (
 from train.skf.teacher import load_teacher, validate
 from train.recipes import TRAIN_RECIPES
 from vidlle.exposure import frame_strength
-from vidlle.models.skf import SKFConfig, SKFStudent, bank_from_logits, predictor_size
+from vidlle.models.skf import SKFConfig, SKFStudent, bank_from_logits, logits_from_bank, predictor_size
 
 # Teacher features matched by the student's bottleneck: both at stride 4 of their own input.
 TEACHER_FEATURE = "d4"
@@ -96,9 +96,7 @@ def init_from(student: SKFStudent, path: Path) -> None:
     state = dict(blob["state_dict"] if "state_dict" in blob else blob["model"])
     logits = state["bank_logits"]
     if logits.shape[0] != 1:
-        curves = bank_from_logits(logits.float()).mean(dim=0, keepdim=True)
-        inc = torch.diff(curves, dim=-1).clamp_min(1e-7)
-        state["bank_logits"] = torch.log(torch.expm1(inc))
+        state["bank_logits"] = logits_from_bank(bank_from_logits(logits.float()).mean(dim=0, keepdim=True))
     student.load_state_dict(state, strict=True)
 
 

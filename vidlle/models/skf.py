@@ -45,6 +45,7 @@ __all__ = [
     "SKFStudent",
     "bank_curve",
     "bank_from_logits",
+    "logits_from_bank",
     "bank_table",
     "predictor_size",
 ]
@@ -109,16 +110,22 @@ def bank_from_logits(logits: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.zeros_like(cum[..., :1]), cum], dim=-1)
 
 
-def _quadratic_bank_logits(channels: int, knots: int, levels: int, steps: int) -> torch.Tensor:
-    """Increments (inverse softplus) of the curve model's family tabulated at the bank's grid."""
+def logits_from_bank(curves: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`bank_from_logits`: (..., K, L) monotone curves -> (..., K, L - 1) logits.
+
+    Flat stretches (r = -1 saturates the highlights) get a small positive increment: the softplus
+    parameterisation cannot reach exactly 0, and the normalisation absorbs the rest.
+    """
+    inc = torch.diff(curves, dim=-1).clamp_min(1e-7)
+    return torch.log(torch.expm1(inc))
+
+
+def _quadratic_bank_logits(knots: int, levels: int, steps: int) -> torch.Tensor:
+    """(1, K, L - 1) logits of the curve model's family tabulated at the bank's grid."""
     r = torch.linspace(-1.0, 1.0, knots, dtype=torch.float64)[:, None]
     v = torch.linspace(0.0, 1.0, levels, dtype=torch.float64)[None, :]
     y = curve_steps(v.expand(knots, levels).clone(), r, steps)
-    # Flat stretches (r = -1 saturates the highlights) get a small positive increment: the
-    # softplus parameterisation cannot reach exactly 0, and the normalisation absorbs the rest.
-    inc = torch.diff(y, dim=-1).clamp_min(1e-7)
-    logits = torch.log(torch.expm1(inc))
-    return logits.float().expand(channels, knots, levels - 1).clone()
+    return logits_from_bank(y).float()[None].clone()
 
 
 class SKFStudent(nn.Module):
@@ -152,7 +159,7 @@ class SKFStudent(nn.Module):
         self.up0 = _SeparableConv(c, c)
         self.head = nn.Conv2d(c, 3, 1)
         self.bank_logits = nn.Parameter(
-            _quadratic_bank_logits(1, config.knots, config.levels, config.init_steps))
+            _quadratic_bank_logits(config.knots, config.levels, config.init_steps))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
