@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from train.data import ImageFolder
 from train.losses import ZeroReferenceLoss, semantic_focal_loss
 from vidlle.models import load_model
-from vidlle.models.curve import CurveConfig, CurveNet, predictor_size
+from vidlle.models.curve import CurveConfig, CurveNet
+from vidlle.predictor import predictor_size
 
 
 def seed_everything(seed: int) -> None:

@@ -9,7 +9,7 @@ Importing the package is cheap: torch, cv2 and av load when an Enhancer or the
 pipeline is first used.
 """
 
-__version__ = "0.2.0"
+from vidlle.version import __version__
 
 __all__ = ["Enhancer", "__version__"]
 

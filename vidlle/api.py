@@ -18,7 +18,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
-import cv2
 import numpy as np
 
 from vidlle.apply import apply_params, check_frame
@@ -26,7 +25,7 @@ from vidlle.backends import create_backend, model_source
 from vidlle.exposure import ExposureConfig, frame_strength
 from vidlle.frames import Frame
 from vidlle.models import get_spec, load_model
-from vidlle.models.curve import predictor_size
+from vidlle.predictor import predictor_input, predictor_size
 from vidlle.temporal import TemporalConfig, TemporalState
 
 
@@ -81,9 +80,7 @@ class Enhancer:
 
     def _predictor_input(self, frame: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 -> (3, h, w) float32 in [0, 1] at the predictor's size."""
-        h, w = predictor_size(frame.shape[0], frame.shape[1], self.model_config.predict_size)
-        small = frame if (h, w) == frame.shape[:2] else cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-        return small.transpose(2, 0, 1).astype(np.float32) * (1.0 / 255.0)
+        return predictor_input(frame, predictor_size(frame.shape[0], frame.shape[1], self.model_config.predict_size))
 
     def predict_params(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Low-resolution curve maps, (3, h, w) float32 in [-1, 1], one per frame.

@@ -178,7 +178,7 @@ def resident_rows(model: str, sizes: list[str], device: str, batch: int, seconds
     import torch
     import torch.nn.functional as F
 
-    from engines.specs import get_export_spec
+    from vidlle.engines.specs import get_export_spec
     from vidlle.api import Enhancer
 
     dev = torch.device(device)

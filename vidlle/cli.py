@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from vidlle import __version__
+from vidlle.version import __version__
 from vidlle.errors import VidlleError
 
 
@@ -346,7 +346,7 @@ def _echo_engine_cache() -> None:
     """`vidlle info`'s list of cached ONNX files and TensorRT engines, with their state."""
     import torch
 
-    from engines.cache import ArtifactCache
+    from vidlle.engines.cache import ArtifactCache
 
     cache = ArtifactCache()
     entries = cache.entries()
@@ -516,8 +516,8 @@ def build_engine(model, weights, precision, shapes, batch, max_batch, device, on
     Both land in the engine cache ($VIDLLE_CACHE/engines, see `vidlle info`); the TensorRT
     backend finds them there. A stale engine (other weights, TensorRT or GPU) is rebuilt.
     """
-    from engines.export import get_onnx
-    from engines.specs import ModelSource, get_export_spec, load_predictor, parse_frame_size
+    from vidlle.engines.export import get_onnx
+    from vidlle.engines.specs import ModelSource, get_export_spec, load_predictor, parse_frame_size
 
     say = lambda msg: click.echo(f"vidlle: {msg}", err=True)  # noqa: E731
     spec = get_export_spec(model)
@@ -539,7 +539,7 @@ def build_engine(model, weights, precision, shapes, batch, max_batch, device, on
     say(f"engine profile (predictor input, NCHW): {profile}")
     if onnx_only:
         return
-    from engines.tensorrt import get_engine, require_tensorrt
+    from vidlle.engines.tensorrt import get_engine, require_tensorrt
 
     require_tensorrt()
     path, meta = get_engine(source, precision, profile, device=device, log=say, force=force)

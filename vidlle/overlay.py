@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vidlle.models.segment import load_segmenter, palette_for
+
 # Classes an operator cares about, in both label sets (Cityscapes and PASCAL VOC names).
 THINGS = {"person", "rider", "car", "truck", "bus", "train", "motorcycle", "motorbike", "bicycle",
           "dog", "cat", "horse"}
@@ -48,8 +50,6 @@ class SegmentationOverlay:
     """
 
     def __init__(self, model, classes: tuple[str, ...], config: OverlayConfig = OverlayConfig()):
-        from vidlle.models.segment import palette_for
-
         self.model, self.classes, self.config = model, classes, config
         self.palette = palette_for(len(classes))
         alpha = np.array([config.thing_alpha if c in THINGS else config.stuff_alpha for c in classes], np.float32)
@@ -62,8 +62,6 @@ class SegmentationOverlay:
     @classmethod
     def load(cls, weights: str | None = None, config: OverlayConfig = OverlayConfig()) -> "SegmentationOverlay":
         """Find and load ESPNetv2 (``--seg-weights``, ``$VIDLLE_SEG_WEIGHTS`` or the cache dir)."""
-        from vidlle.models.segment import load_segmenter
-
         model, classes = load_segmenter(weights)
         return cls(model, classes, config)
 

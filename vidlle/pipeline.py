@@ -30,15 +30,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from vidlle.errors import VidlleError
+from vidlle.errors import Interrupted
 from vidlle.frames import Frame
 
 _END = object()
 _POLL = 0.1
-
-
-class Interrupted(VidlleError):
-    """The run was stopped by Ctrl-C / SIGTERM; the sink was finalised or discarded cleanly."""
 
 
 @dataclass(frozen=True)

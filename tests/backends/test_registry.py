@@ -32,8 +32,8 @@ def test_registry_lists_every_runtime_lazily():
 def test_importing_backends_imports_no_optional_runtime():
     import subprocess
 
-    code = ("import sys, vidlle.backends, vidlle.backends.onnxruntime, vidlle.backends.tensorrt, engines.export, "
-            "engines.tensorrt, engines.cache; "
+    code = ("import sys, vidlle.backends, vidlle.backends.onnxruntime, vidlle.backends.tensorrt, vidlle.engines.export, "
+            "vidlle.engines.tensorrt, vidlle.engines.cache; "
             "print(sorted(m for m in ('onnxruntime', 'tensorrt', 'onnx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -42,34 +42,34 @@ def test_engine_selection_per_input_shape(monkeypatch, tmp_path):
     """Which cached engine runs which shape, and fallback from a bad extra engine (stand-ins)."""
     import torch
 
-    from engines.cache import ArtifactCache
-    from engines.specs import Profile, get_export_spec
-    from engines.tensorrt import engine_key
+    from vidlle.engines.cache import ArtifactCache
+    from vidlle.engines.specs import Profile, get_export_spec
+    from vidlle.engines.tensorrt import engine_key
 
     monkeypatch.setenv("VIDLLE_CACHE", str(tmp_path))
     trt = SimpleNamespace(__version__="10.3.0")
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr("engines.tensorrt.compute_capability", lambda device="cuda": "9.0")
+    monkeypatch.setattr("vidlle.engines.tensorrt.compute_capability", lambda device="cuda": "9.0")
     src = model_source("curve")
     cache = ArtifactCache()
     wide = get_export_spec("curve").default_profile(load_model("curve")[1])
     fixed = Profile((1, 3, 72, 128), (1, 3, 72, 128), (8, 3, 72, 128))
     paths = {p: cache.store(engine_key(src, "o" * 64, "fp16", p, "10.3.0", "9.0"), p.tag().encode())
              for p in (wide, fixed)}
-    monkeypatch.setattr("engines.tensorrt.get_engine",
+    monkeypatch.setattr("vidlle.engines.tensorrt.get_engine",
                         lambda *a, **k: (paths[wide], cache.read_sidecar(paths[wide])))
     loaded = []
 
     class Runner:
         def __init__(self, trt_module, plan):
             if plan == b"bad":
-                from engines import EngineError
+                from vidlle.engines import EngineError
 
                 raise EngineError("cannot deserialize")
             loaded.append(plan.decode())
 
-    monkeypatch.setattr("engines.tensorrt.EngineRunner", Runner)
+    monkeypatch.setattr("vidlle.engines.tensorrt.EngineRunner", Runner)
     backend = TensorRTBackend(load_model("curve")[0], "cuda", "fp16", source=src)
     assert backend.describe() == "tensorrt (cuda, fp16, TensorRT 10.3.0)"
     backend._runner((4, 3, 72, 128))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engines.cache import ArtifactCache, ArtifactKey, cache_root, engines_dir
-from engines.specs import ModelSource, Profile
-from engines.tensorrt import engine_key
+from vidlle.engines.cache import ArtifactCache, ArtifactKey, cache_root, engines_dir
+from vidlle.engines.specs import ModelSource, Profile
+from vidlle.engines.tensorrt import engine_key
 
 SRC = ModelSource("curve", Path("/x/curve.pt"), "a" * 64)
 PROFILE = Profile((1, 3, 1, 1), (1, 3, 72, 128), (64, 3, 128, 128))

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from engines import EngineError
-from engines.cache import ArtifactCache
-from engines.export import OPSET, export_onnx, get_onnx, onnx_key, ort_session, verify_onnx
-from engines.specs import ModelSource, sample_frames
 from tests.conftest import SHARED
+from vidlle.engines import EngineError
+from vidlle.engines.cache import ArtifactCache
+from vidlle.engines.export import OPSET, export_onnx, get_onnx, onnx_key, ort_session, verify_onnx
+from vidlle.engines.specs import ModelSource, sample_frames
 from vidlle.models import load_model
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
@@ -106,7 +106,7 @@ def test_get_onnx_exports_once_then_uses_the_cache(curve_source, tmp_path, monke
     def no_export(*a, **k):
         raise AssertionError("exported again although a valid file is cached")
 
-    monkeypatch.setattr("engines.export.export_onnx", no_export)
+    monkeypatch.setattr("vidlle.engines.export.export_onnx", no_export)
     assert get_onnx(curve_source, cache=cache) == path
     # corrupt the file: the cache must notice and export again
     path.write_bytes(path.read_bytes()[:-10])
@@ -118,7 +118,7 @@ def test_get_onnx_exports_once_then_uses_the_cache(curve_source, tmp_path, monke
 
 
 def test_failed_verification_raises_and_caches_nothing(curve_source, tmp_path, monkeypatch):
-    from engines import specs
+    from vidlle.engines import specs
 
     bad = specs._SPECS["curve"].__class__(**{**specs._SPECS["curve"].__dict__,
                                             "check": lambda *a, **k: {"ok": False, "output_max_abs": 9,
@@ -159,7 +159,7 @@ SEG_WEIGHTS = SHARED / "weights" / "espnetv2" / "espnetv2_s_2.0_pascal_384x384.p
 
 @pytest.mark.skipif(not SEG_WEIGHTS.is_file(), reason="ESPNetv2 weights not in ../shared/weights")
 def test_segmenter_exports_at_its_fixed_size_and_matches_torch(tmp_path):
-    from engines.specs import get_export_spec, load_predictor
+    from vidlle.engines.specs import get_export_spec, load_predictor
 
     src = ModelSource.resolve("segment", SEG_WEIGHTS)
     spec = get_export_spec("segment")

@@ -10,16 +10,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engines import EngineError
-from engines.cache import ArtifactCache
-from engines.specs import (
+from vidlle.engines import EngineError
+from vidlle.engines.cache import ArtifactCache
+from vidlle.engines.specs import (
     FRAME_SIZES,
     ModelSource,
     Profile,
     get_export_spec,
     parse_frame_size,
 )
-from engines.tensorrt import (
+from vidlle.engines.tensorrt import (
     BUILD_VERSION,
     build_serialized,
     engine_key,
@@ -211,10 +211,10 @@ def test_get_engine_builds_once_caches_and_rebuilds_on_upgrade(monkeypatch, tmp_
 
     import torch
 
-    from engines.tensorrt import get_engine
+    from vidlle.engines.tensorrt import get_engine
 
-    monkeypatch.setattr("engines.tensorrt.compute_capability", lambda device="cuda": "9.0")
-    monkeypatch.setattr("engines.tensorrt.verify_engine", lambda *a, **k: {
+    monkeypatch.setattr("vidlle.engines.tensorrt.compute_capability", lambda device="cuda": "9.0")
+    monkeypatch.setattr("vidlle.engines.tensorrt.verify_engine", lambda *a, **k: {
         "ok": True, "frames": 1, "output_max_abs": 1, "tolerance": 2, "params_max_abs": 1e-4})
     monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Stand-in GPU")

@@ -3,7 +3,8 @@ import torch
 
 from vidlle.errors import ModelError
 from vidlle.models import available_models, get_spec, load_model
-from vidlle.models.curve import CurveConfig, CurveNet, apply_curve, curve_steps, predictor_size
+from vidlle.models.curve import CurveConfig, CurveNet, apply_curve, curve_steps
+from vidlle.predictor import predictor_size
 
 
 @pytest.mark.parametrize("size", [(1, 1), (2, 2), (7, 13), (72, 128)])

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import decode_video
 from vidlle.cli import main
 from vidlle.frames import Frame, StreamInfo
-from vidlle.scale.camera import SegmentedFileSink, unique_path
+from vidlle.io.sinks import SegmentedFileSink, unique_path
 from vidlle.scale.config import CameraConfig, ConfigError, load_config, parse_config
 from vidlle.scale.service import format_table
 
@@ -116,7 +116,7 @@ def test_segments_rotate_on_wall_clock_multiples_and_restart_from_pts_zero(tmp_p
     cam = parse_config(cams({"name": "cam1", "source": "testsrc", "output": "rec/{name}/%H%M%S.mkv",
                              "segment_seconds": 10}), base_dir=tmp_path).cameras[0]
     now = [1_000_005.0]  # 5 s into a 10 s slot: the first file is short, like an NVR's
-    sink = SegmentedFileSink(cam, clock=lambda: now[0])
+    sink = SegmentedFileSink(cam.output, cam.encode_config(), cam.segment_seconds, clock=lambda: now[0])
     sink.open(StreamInfo(width=64, height=48, rate=Fraction(10), time_base=Fraction(1, 1000), live=True))
     pts = 70_000  # a live source's pts: ms since it started
     for i in range(12):  # 1.2 s apart: slot ends at 1_000_010, then at 1_000_020
@@ -138,7 +138,7 @@ def test_abort_keeps_the_recording_and_unique_names_never_overwrite(tmp_path):
     cam = parse_config(cams({"name": "c", "source": "testsrc", "output": "rec.mkv"}), base_dir=tmp_path).cameras[0]
     (tmp_path / "rec.mkv").write_bytes(b"an earlier recording")
     assert unique_path(tmp_path / "rec.mkv") == tmp_path / "rec-1.mkv"
-    sink = SegmentedFileSink(cam)
+    sink = SegmentedFileSink(cam.output, cam.encode_config(), cam.segment_seconds)
     sink.open(StreamInfo(width=64, height=48, rate=Fraction(10), time_base=Fraction(1, 1000), live=True))
     for i in range(3):
         sink.write(_frame(i, 100 * i))

@@ -32,7 +32,8 @@ import torch
 
 from vidlle.apply import ToneTable, apply_params
 from vidlle.exposure import frame_strength
-from vidlle.models.skf import TABLE_ROWS, predictor_size
+from vidlle.models.skf import TABLE_ROWS
+from vidlle.predictor import predictor_size
 
 
 class StudentEnhancer:

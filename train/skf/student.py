@@ -64,7 +64,8 @@ from train.skf.losses import (
 from train.skf.teacher import load_teacher, validate
 from train.recipes import TRAIN_RECIPES
 from vidlle.exposure import frame_strength
-from vidlle.models.skf import SKFConfig, SKFStudent, bank_from_logits, logits_from_bank, predictor_size
+from vidlle.models.skf import SKFConfig, SKFStudent, bank_from_logits, logits_from_bank
+from vidlle.predictor import predictor_size
 
 # Teacher features matched by the student's bottleneck: both at stride 4 of their own input.
 TEACHER_FEATURE = "d4"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 
 from vidlle.backends.base import Backend
+from vidlle.engines.specs import ModelSource
 from vidlle.errors import BackendError
 
 BACKENDS: dict[str, str] = {
@@ -80,7 +81,7 @@ def auto_choice(device: str = "cpu", precision: str = "fp32") -> str | None:
 def create_backend(name: str, model, device: str = "cpu", precision: str = "fp32", source=None) -> Backend:
     """Build backend ``name`` (or the fastest available for ``auto``) around a torch model.
 
-    source: :class:`engines.specs.ModelSource` of ``model``; the onnxruntime and TensorRT
+    source: :class:`vidlle.engines.specs.ModelSource` of ``model``; the onnxruntime and TensorRT
     backends need it (their artefacts are cached under its weights' sha256).
     """
     if name == "auto":
@@ -112,7 +113,5 @@ def create_backend(name: str, model, device: str = "cpu", precision: str = "fp32
 
 
 def model_source(model: str, weights=None):
-    """:class:`engines.specs.ModelSource` for a registry model (the Enhancer passes it on)."""
-    from engines.specs import ModelSource
-
+    """:class:`vidlle.engines.specs.ModelSource` for a registry model (the Enhancer passes it on)."""
     return ModelSource.resolve(model, weights)

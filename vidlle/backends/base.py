@@ -17,7 +17,7 @@ class Backend(ABC):
     a torch tensor on that device out, queued on the current CUDA stream without waiting for
     it (no synchronisation per call). The default goes through ``predict``.
 
-    model: the torch module (eval mode). source: an :class:`engines.specs.ModelSource`
+    model: the torch module (eval mode). source: an :class:`vidlle.engines.specs.ModelSource`
     (registry name, weights file, its sha256) for runtimes that run an exported artefact
     (ONNX, TensorRT engine) and key their cache on it; None for torch.
     """

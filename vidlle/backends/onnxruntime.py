@@ -1,7 +1,7 @@
 """onnxruntime runtime: CPU EP; CUDA / TensorRT EPs when the installed onnxruntime has them.
 
 The ONNX graph comes from the engine cache (exported from the torch model and verified
-against it on first use, see :mod:`engines.export`). On CPU the session runs one intra-op
+against it on first use, see :mod:`vidlle.engines.export`). On CPU the session runs one intra-op
 thread with denormals flushed (measured on the 2-core machine: 2.6 ms per 72x128 prediction
 with one thread, 8.3 ms with two, torch eager 4.9 ms). fp16 runs the mixed fp16 graph and
 needs a CUDA execution provider.
@@ -44,7 +44,7 @@ class OnnxRuntimeBackend(Backend):
             raise BackendError("the onnxruntime backend needs the model's source (registry name and weights)")
         providers = self.providers_for(ort.get_available_providers(), device, precision)
         self.onnx_path = self._onnx(source, precision)
-        from engines.export import ort_session
+        from vidlle.engines.export import ort_session
 
         try:
             self.session = ort_session(self.onnx_path or self._onnx_bytes, providers,
@@ -83,7 +83,7 @@ class OnnxRuntimeBackend(Backend):
         index = _device_id(device)
         providers = []
         if "TensorrtExecutionProvider" in available:
-            from engines.cache import engines_dir
+            from vidlle.engines.cache import engines_dir
 
             providers.append(("TensorrtExecutionProvider", {
                 "device_id": index, "trt_fp16_enable": precision == "fp16",
@@ -97,7 +97,7 @@ class OnnxRuntimeBackend(Backend):
 
     def _onnx(self, source, precision: str):
         """Path of the cached, verified ONNX; None (bytes kept in memory) if the cache is unwritable."""
-        from engines.export import export_onnx, get_onnx
+        from vidlle.engines.export import export_onnx, get_onnx
 
         try:
             return get_onnx(source, precision)

@@ -2,10 +2,10 @@
 
 ``tensorrt`` is imported when this backend is created (never at import time); without it the
 error names the ``trt`` extra. On creation the default engine (a profile that covers every
-input the model can get, see :mod:`engines.specs`) is loaded from the cache or built; other
+input the model can get, see :mod:`vidlle.engines.specs`) is loaded from the cache or built; other
 valid cached engines for the same weights, precision, TensorRT and GPU (e.g. a fixed-shape one
 from ``vidlle build-engine --shapes 1080p,1080p,1080p``) are used for the shapes they cover
-best (:func:`engines.tensorrt.select_profile`). A cached engine TensorRT refuses to load is
+best (:func:`vidlle.engines.tensorrt.select_profile`). A cached engine TensorRT refuses to load is
 deleted and rebuilt once.
 """
 
@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
+import torch
+
 from vidlle.backends.base import Backend
-from vidlle.errors import BackendError
+from vidlle.engines.cache import ArtifactCache
+from vidlle.engines.specs import Profile
+from vidlle.engines import tensorrt as engine  # module attribute: tests stand in for its GPU functions
+from vidlle.errors import BackendError, EngineError
 
 
 class TensorRTBackend(Backend):
@@ -22,11 +27,7 @@ class TensorRTBackend(Backend):
 
     def __init__(self, model, device: str = "cuda", precision: str = "fp16", source=None):
         super().__init__(model, device, precision, source)
-        from engines.tensorrt import require_tensorrt
-
-        self.trt = require_tensorrt()
-        import torch
-
+        self.trt = engine.require_tensorrt()
         if not device.startswith("cuda"):
             raise BackendError("the tensorrt backend needs --device cuda[:N]")
         if not torch.cuda.is_available():
@@ -43,9 +44,7 @@ class TensorRTBackend(Backend):
         try:
             import tensorrt  # noqa: F401
         except ImportError:
-            from engines.tensorrt import MISSING
-
-            return MISSING
+            return engine.MISSING
         return None
 
     @classmethod
@@ -53,33 +52,25 @@ class TensorRTBackend(Backend):
         return device.startswith("cuda")
 
     def _load_default(self) -> None:
-        from engines.cache import ArtifactCache
-        from engines.tensorrt import compute_capability, get_engine, matching_engines
-
         cache = ArtifactCache()
-        path, meta = get_engine(self.source, self.precision, device=self.device, cache=cache, log=self.notes.append)
-        from engines.specs import Profile
-
+        path, meta = engine.get_engine(self.source, self.precision, device=self.device, cache=cache, log=self.notes.append)
         self.default_profile = Profile.from_dict(meta["key"]["profile"])
         self._paths[self.default_profile] = path
-        capability = compute_capability(self.device)
-        for profile, other in matching_engines(cache.entries(), self.source, self.precision,
+        capability = engine.compute_capability(self.device)
+        for profile, other in engine.matching_engines(cache.entries(), self.source, self.precision,
                                                self.trt.__version__, capability):
             self._paths.setdefault(profile, other)
         self._cache = cache
 
     def _runner(self, shape):
-        from engines import EngineError
-        from engines.tensorrt import EngineRunner, select_profile
-
-        profile = select_profile(list(self._paths), shape)
+        profile = engine.select_profile(list(self._paths), shape)
         if profile is None:
             raise BackendError(f"input {tuple(shape)} is outside every cached engine's profile "
                                f"(default: {self.default_profile})")
         runner = self._runners.get(profile)
         if runner is None:
             try:
-                runner = EngineRunner(self.trt, self._paths[profile].read_bytes())
+                runner = engine.EngineRunner(self.trt, self._paths[profile].read_bytes())
             except (EngineError, OSError) as exc:
                 if profile != self.default_profile:
                     del self._paths[profile]  # a bad extra engine: fall back to the default
@@ -87,7 +78,7 @@ class TensorRTBackend(Backend):
                 self.notes.append(f"cached engine unusable ({exc}); rebuilding")
                 self._paths[profile].unlink(missing_ok=True)
                 self._load_default()
-                runner = EngineRunner(self.trt, self._paths[self.default_profile].read_bytes())
+                runner = engine.EngineRunner(self.trt, self._paths[self.default_profile].read_bytes())
             self._runners[profile] = runner
         return runner
 
@@ -100,8 +91,6 @@ class TensorRTBackend(Backend):
         return self._runner(tuple(x.shape)).run(x).float()
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        import torch
-
         x = torch.from_numpy(batch).pin_memory().to(self.torch_device, non_blocking=True)
         out = self.predict_tensor(x)
         host = torch.empty(out.shape, dtype=torch.float32, pin_memory=True)

@@ -25,6 +25,9 @@ import numpy as np
 
 from vidlle.errors import EncodeError, OutputError
 from vidlle.frames import Frame, StreamInfo
+from vidlle.io.live import TRANSPORTS
+from vidlle.io.pacing import Pacer
+from vidlle.io.redact import redact, scrub
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".flv"}
 # Audio codecs to re-encode to, in order of preference, when a container cannot hold the
@@ -287,8 +290,6 @@ class RtspPublishSink:
 
     def __init__(self, url: str, config: EncodeConfig = EncodeConfig(), transport: str = "tcp",
                  timeout: float = 10.0, keyint_seconds: float = 1.0):
-        from vidlle.io.live import TRANSPORTS, redact
-
         if transport not in TRANSPORTS:
             raise OutputError(f"unknown RTSP transport {transport!r} (use {' or '.join(TRANSPORTS)})")
         self.url = url
@@ -307,14 +308,10 @@ class RtspPublishSink:
         self._stop = threading.Event()
 
     def _error(self, what: str, exc: Exception) -> str:
-        from vidlle.io.live import scrub
-
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         return f"{what} {self.shown}: {scrub(reason, self.url)}"
 
     def open(self, info: StreamInfo) -> None:
-        from vidlle.io.live import Pacer
-
         cfg = self.config
         check_encoder(cfg.codec)
         rate = info.rate or Fraction(25)

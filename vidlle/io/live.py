@@ -48,7 +48,7 @@ import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 # isort: off
 import cv2  # before av: when PyAV's bundled libxcb loads first, OpenCV windows freeze
@@ -56,8 +56,9 @@ import av
 # isort: on
 import numpy as np
 
-from vidlle.errors import InputError, InputNotFoundError
+from vidlle.errors import InputError, InputNotFoundError, LiveSourceError
 from vidlle.frames import Frame, StreamInfo
+from vidlle.io.redact import redact, scrub
 
 TIME_BASE = Fraction(1, 1000)
 TRANSPORTS = ("tcp", "udp")
@@ -67,13 +68,8 @@ DROP_POLICIES = ("auto", "buffer", "latest")
 _FALLBACK_FPS = 30.0
 _MAX_BUFFERED = 1200  # frames: a hard memory bound whatever buffer_seconds x rate says
 
-_SECRET_KEYS = re.compile(r"pass|pwd|token|secret|key|auth|sig|user|login|cred", re.IGNORECASE)
 _TESTSRC = re.compile(r"^testsrc(?::(\d+)x(\d+))?(?:@(\d+(?:\.\d+)?))?$")
 _POLL = 0.1
-
-
-class LiveSourceError(InputError, ConnectionError):
-    """A live source cannot be reached, sends no video, or was lost and not reconnected."""
 
 
 # -- configuration ----------------------------------------------------------------------------
@@ -154,57 +150,6 @@ class LiveConfig:
     def backoff(self, failures: int) -> float:
         """Delay before reconnect attempt number ``failures + 1`` (0 failures -> the initial delay)."""
         return min(self.backoff_max, self.backoff_initial * 2.0 ** max(0, failures))
-
-
-# -- naming and redaction ---------------------------------------------------------------------
-
-def redact(url: str) -> str:
-    """``url`` fit to print: user/password replaced by ``***``, secret-looking query values too.
-
-    >>> redact("rtsp://admin:hunter2@cam.local:554/live?token=abc&ch=1")
-    'rtsp://***@cam.local:554/live?token=***&ch=1'
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unprintable url>"
-    if not parts.scheme or not parts.netloc:
-        return url
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if _SECRET_KEYS.search(k) else v) for k, v in pairs], safe="*/:")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def _secrets(url: str) -> list[str]:
-    """The credential substrings of ``url`` (raw and percent-decoded), longest first."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return [url]
-    found = []
-    if "@" in parts.netloc:
-        userinfo = parts.netloc.rsplit("@", 1)[0]
-        found += [userinfo, *userinfo.split(":", 1)]
-        for value in (parts.username, parts.password):
-            if value:
-                found += [value, unquote(value)]
-    for k, v in parse_qsl(parts.query, keep_blank_values=True):
-        if v and _SECRET_KEYS.search(k):
-            found += [v, quote(v, safe="")]
-    return sorted({s for s in found if len(s) >= 2}, key=len, reverse=True)
-
-
-def scrub(text: str, url: str) -> str:
-    """``text`` (e.g. an FFmpeg error) with ``url`` and its credentials replaced by redacted forms."""
-    text = text.replace(url, redact(url))
-    for secret in _secrets(url):
-        text = text.replace(secret, "***")
-    return text
 
 
 # -- what to open -----------------------------------------------------------------------------
@@ -826,37 +771,3 @@ def _close_quietly(container) -> None:
         container.close()
     except Exception:  # noqa: BLE001 - closing a broken connection may fail; nothing to keep
         pass
-
-
-# -- pacing (file inputs to real-time sinks) -----------------------------------------------------
-
-class Pacer:
-    """Sleeps so frames leave at their pts rate in wall-clock time (``ffmpeg -re``).
-
-    Used by real-time sinks (preview window, RTSP publish) when the source is a file; a live
-    source is already paced by its camera. A run that falls behind is not sped up to catch up
-    by more than ``max_lag`` seconds (the schedule is moved instead).
-    """
-
-    def __init__(self, max_lag: float = 0.5):
-        self.max_lag = max_lag
-        self._origin: tuple[float, float] | None = None  # (wall, media seconds)
-
-    def wait(self, frame: Frame, stop: threading.Event | None = None) -> None:
-        if frame.pts is None or frame.time_base is None:
-            return
-        media = float(frame.pts * frame.time_base)
-        now = time.perf_counter()
-        if self._origin is None:
-            self._origin = (now, media)
-            return
-        due = self._origin[0] + (media - self._origin[1])
-        delay = due - now
-        if delay < -self.max_lag:
-            self._origin = (now, media)
-        elif delay > 0:
-            if stop is not None:
-                stop.wait(min(delay, 5.0))
-            else:
-                time.sleep(min(delay, 5.0))
-

@@ -30,14 +30,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from vidlle.errors import OutputError
+from vidlle.errors import DisplayError
 from vidlle.frames import Frame, StreamInfo
+from vidlle.io.pacing import Pacer
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
-
-
-class DisplayError(OutputError):
-    """No window can be opened here (no display, unreachable X server, library conflict)."""
 
 
 @dataclass
@@ -225,8 +222,6 @@ class PreviewSink:
         if problem:
             raise DisplayError(f"cannot open a preview window: {problem}")
         if not info.live:
-            from vidlle.io.live import Pacer
-
             self._pacer = Pacer()
         _quiet_qt_fonts()
         self._thread = threading.Thread(target=self._gui, name="vidlle-preview", daemon=True)

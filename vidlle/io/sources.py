@@ -9,7 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidlle.errors import InputError, InputNotFoundError, OutputError
-from vidlle.io.images import IMAGE_SUFFIXES, ImageSink, ImageSource, folder_images
+from vidlle.io.images import IMAGE_SUFFIXES, ImageSink, ImageSource, folder_images  # noqa: I001 - cv2 before av
+from vidlle.io.decode import VideoFileSource
+from vidlle.io.encode import VIDEO_SUFFIXES, EncodeConfig, RtspPublishSink, VideoFileSink
+from vidlle.io.live import LiveConfig, LiveSource, check_available
+from vidlle.io.redact import redact
 
 LIVE_PREFIXES = ("webcam:", "/dev/video", "rtsp://", "rtsps://", "http://", "https://", "udp://", "srt://",
                  "testsrc")
@@ -66,8 +70,6 @@ def plan(input_spec: str, output_spec: str, overwrite: bool, encode_config=None,
     :class:`~vidlle.io.encode.RtspPublishSink` (``rtsp_transport``), for live and file inputs.
     Raises InputError/InputNotFoundError/OutputError with a one-line message.
     """
-    from vidlle.io.encode import VIDEO_SUFFIXES, EncodeConfig, RtspPublishSink, VideoFileSink
-
     encode_config = encode_config or EncodeConfig()
     if is_live(input_spec):
         return _plan_live(input_spec, output_spec, overwrite, encode_config, live_config, rtsp_transport)
@@ -77,8 +79,6 @@ def plan(input_spec: str, output_spec: str, overwrite: bool, encode_config=None,
             raise InputNotFoundError(f"input not found: {src}")
         if not src.is_file() or src.suffix.lower() in IMAGE_SUFFIXES:
             raise OutputError(f"only video can be published to {_shown(output_spec)}; {src} is not a video file")
-        from vidlle.io.decode import VideoFileSource
-
         return VideoFileSource(src), RtspPublishSink(output_spec, encode_config, transport=rtsp_transport), "video"
     src = Path(input_spec)
     out = Path(output_spec)
@@ -109,22 +109,15 @@ def plan(input_spec: str, output_spec: str, overwrite: bool, encode_config=None,
         _check_file_output(out, overwrite, IMAGE_SUFFIXES, "image")
         return ImageSource([src]), ImageSink(out, folder=False), "image"
 
-    from vidlle.io.decode import VideoFileSource
-
     _check_file_output(out, overwrite, VIDEO_SUFFIXES, "video")
     return VideoFileSource(src), VideoFileSink(out, encode_config), "video"
 
 
 def _shown(url: str) -> str:
-    from vidlle.io.live import redact
-
     return redact(url)
 
 
 def _plan_live(input_spec, output_spec, overwrite, encode_config, live_config, rtsp_transport):
-    from vidlle.io.encode import VIDEO_SUFFIXES, RtspPublishSink, VideoFileSink
-    from vidlle.io.live import LiveConfig, LiveSource, check_available
-
     live_config = live_config or LiveConfig()
     check_available(input_spec, live_config)  # malformed spec, missing /dev/videoN: fail before anything
     if is_publish(output_spec):
@@ -147,8 +140,6 @@ def open_source(spec: str, live_config=None):
     Raises InputError/InputNotFoundError with a one-line message.
     """
     if is_live(spec):
-        from vidlle.io.live import LiveConfig, LiveSource, check_available
-
         live_config = live_config or LiveConfig()
         check_available(spec, live_config)
         return LiveSource(spec, live_config.for_output(recording=False)), "live"
@@ -157,7 +148,5 @@ def open_source(spec: str, live_config=None):
         raise InputNotFoundError(f"input not found: {src}")
     if not src.is_file() or src.suffix.lower() in IMAGE_SUFFIXES:
         raise InputError(f"{src} is not a video file or live source (webcam:N, rtsp://..., testsrc)")
-    from vidlle.io.decode import VideoFileSource
-
     return VideoFileSource(src), "video"
 

@@ -21,9 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidlle.apply import curve_tone
 from vidlle.models.tone import hue_preserving_apply, upsample_params
 
-__all__ = ["CurveConfig", "CurveNet", "apply_curve", "curve_steps", "predictor_size", "upsample_params"]
+__all__ = ["CurveConfig", "CurveNet", "apply_curve", "curve_steps", "upsample_params"]
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,6 @@ class CurveConfig:
     steps: int = 8
     predict_size: int = 128
     local: float = 1.0
-
-
-def predictor_size(height: int, width: int, predict_size: int) -> tuple[int, int]:
-    """(h, w) of the predictor's input for a ``height`` x ``width`` frame; aspect kept, never 0."""
-    scale = min(1.0, predict_size / max(height, width))
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 class _SeparableConv(nn.Module):
@@ -117,8 +112,6 @@ class CurveNet(nn.Module):
 
     def tone(self):
         """The :class:`vidlle.apply.ToneTable` of the fast CPU apply."""
-        from vidlle.apply import curve_tone
-
         return curve_tone(self.config.steps)
 
 

@@ -49,6 +49,8 @@ class ModelSpec:
         return json.loads(path.read_text()) if path.exists() else None
 
 
+# The factories import their network (and torch) when a model is built, not when the registry is
+# read: listing models, checking a name and the engine cache never load torch.
 def _build_curve(config: dict):
     from vidlle.models.curve import CurveConfig, CurveNet
 

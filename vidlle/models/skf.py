@@ -36,8 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidlle.models.curve import curve_steps, predictor_size
+from vidlle.apply import ToneTable
+from vidlle.models.curve import curve_steps
 from vidlle.models.tone import hue_preserving_apply
+from vidlle.predictor import predictor_size
 
 __all__ = [
     "TABLE_ROWS",
@@ -47,7 +49,6 @@ __all__ = [
     "bank_from_logits",
     "logits_from_bank",
     "bank_table",
-    "predictor_size",
 ]
 
 # Rows of the tabulated bank (grid over s in [-1, 1]), as vidlle.apply's curve table.
@@ -217,8 +218,6 @@ class SKFStudent(nn.Module):
 
         Needs ``levels == 256`` (one knot per uint8 level), as the shipped configuration has.
         """
-        from vidlle.apply import ToneTable
-
         if self.config.levels != 256:
             raise ValueError(f"the fast apply needs a 256-level bank, this one has {self.config.levels}")
         return ToneTable.from_array(self.table())

@@ -14,13 +14,9 @@ need it; nothing here has import-time side effects.
 
 from __future__ import annotations
 
-from vidlle.errors import VidlleError
+from vidlle.errors import ScaleError
 
 SCALE_EXTRA = "pip install 'vidlle[scale]' (in a checkout: pip install -e '.[scale]')"
-
-
-class ScaleError(VidlleError, RuntimeError):
-    """Ray is missing, a cluster cannot be joined, or cameras/files failed."""
 
 
 def import_ray():

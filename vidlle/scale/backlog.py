@@ -20,9 +20,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from vidlle.errors import InputError, InputNotFoundError, OutputError
+import av
+
+from vidlle.api import Enhancer
+from vidlle.errors import InputError, InputNotFoundError, Interrupted, OutputError, ScaleError, one_line
 from vidlle.heap import keep_freed_buffers
-from vidlle.pipeline import Interrupted
+from vidlle.io.encode import VIDEO_SUFFIXES, EncodeConfig
+from vidlle.io.sources import is_live, plan
+from vidlle.overlay import overlay_for
+from vidlle.pipeline import Pipeline, PipelineConfig
+from vidlle.scale import import_ray, init_ray
 
 _GLOB_CHARS = set("*?[")
 
@@ -77,8 +84,6 @@ def is_backlog(spec: str) -> bool:
 
 def expand_inputs(spec: str) -> list[Path]:
     """The files a backlog INPUT names: a glob (``**`` allowed) or a folder's video files, sorted."""
-    from vidlle.io.encode import VIDEO_SUFFIXES
-
     if is_backlog(spec):
         files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
         if not files:
@@ -98,8 +103,6 @@ def expand_inputs(spec: str) -> list[Path]:
 def plan_jobs(spec: str, output: str, overwrite: bool) -> list[FileJob]:
     """Inputs -> (input, output) pairs, checked before anything runs: OUTPUT is a folder (made
     if missing), no two inputs map to one output, no output exists unless ``overwrite``."""
-    from vidlle.io.sources import is_live
-
     if is_live(spec):
         raise InputError(f"{spec} is a live source: a backlog is files (for cameras use `vidlle serve`)")
     files = expand_inputs(spec)
@@ -134,13 +137,6 @@ def enhance_file(job: FileJob, settings: EnhanceSettings, report: Callable[[int,
 
     report(index, frames, expected) is called about twice a second while it runs.
     """
-    from vidlle.api import Enhancer
-    from vidlle.io.encode import EncodeConfig
-    from vidlle.io.sources import plan
-    from vidlle.overlay import overlay_for
-    from vidlle.pipeline import Pipeline, PipelineConfig
-    from vidlle.scale.camera import one_line
-
     t0 = time.perf_counter()
     worker = f"{os.uname().nodename}:{os.getpid()}"
     pipeline = None
@@ -258,8 +254,6 @@ def run_ray(jobs: list[FileJob], settings: EnhanceSettings,
             address: str | None = None, num_cpus: float = 1.0) -> BacklogRun:
     """One Ray task per file (``num_cpus`` each; a quarter GPU each when ``settings.device`` is
     CUDA), results in input order. A task whose worker dies is retried once, then reported."""
-    from vidlle.scale import import_ray, init_ray
-
     ray = import_ray()
     owns = init_ray(address)
     progress = None
@@ -268,8 +262,6 @@ def run_ray(jobs: list[FileJob], settings: EnhanceSettings,
         where = f"Ray ({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs)"
         gpu = 0.25 if settings.device.startswith("cuda") else 0
         if gpu and not resources.get("GPU"):
-            from vidlle.scale import ScaleError
-
             raise ScaleError(f"--device {settings.device} but the Ray cluster has no GPU")
         progress = ray.remote(_Progress).options(num_cpus=0).remote()
         task = ray.remote(_ray_task).options(num_cpus=num_cpus, num_gpus=gpu, max_retries=1)
@@ -317,8 +309,6 @@ def run_ray(jobs: list[FileJob], settings: EnhanceSettings,
 
 def _expected_total(jobs: list[FileJob]) -> int | None:
     """Frames the whole backlog holds, from the containers' headers (no decoding); None if unknown."""
-    import av
-
     total = 0
     for job in jobs:
         try:

@@ -9,7 +9,7 @@ after ``max_reconnects``): it finalises the recording, then ``on_crash`` decides
 exits its process so Ray restarts it (``max_restarts``); in-process, the worker restarts its own
 pipeline after a backoff.
 
-File outputs are recorded by :class:`SegmentedFileSink`: a new file at every multiple of
+File outputs are recorded by :class:`~vidlle.io.sinks.SegmentedFileSink`: a new file at every multiple of
 ``segment_seconds`` of wall-clock time, each one written by a
 :class:`~vidlle.io.encode.VideoFileSink` with ``keep_on_abort`` (temporary name, renamed when
 finished; never deleted, finalised even when the pipeline fails).
@@ -17,130 +17,19 @@ finished; never deleted, finalised even when the pipeline fails).
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Callable
 
-from vidlle.frames import Frame, StreamInfo
+from vidlle.api import Enhancer
+from vidlle.errors import one_line
+from vidlle.io.encode import RtspPublishSink
+from vidlle.io.live import LiveSource
+from vidlle.io.sinks import NullSink, SegmentedFileSink
+from vidlle.overlay import overlay_for
+from vidlle.pipeline import Pipeline
 from vidlle.scale.config import CameraConfig
-
-
-class NullSink:
-    """Output ``none``: frames are enhanced and counted, nothing is written."""
-
-    kept = None
-
-    def __init__(self):
-        self.written = 0
-        self.notes: list[str] = []
-
-    def open(self, info: StreamInfo) -> None:
-        pass
-
-    def write(self, item) -> None:
-        if isinstance(item, Frame):
-            self.written += 1
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
-
-
-def unique_path(path: Path) -> Path:
-    """``path``, or ``stem-1.ext``, ``stem-2.ext``... when it (or its temporary file) exists:
-    a restarted camera never overwrites a recording."""
-    from vidlle.io.encode import temporary_path
-
-    candidate, n = path, 0
-    while candidate.exists() or temporary_path(candidate).exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate
-
-
-class SegmentedFileSink:
-    """A live recording split into files by wall-clock time (the pipeline's sink contract).
-
-    pattern: :meth:`CameraConfig.segment_path` (strftime of the segment's start time).
-    segment_seconds: a new file starts when the wall clock passes the next multiple of it
-        (aligned like an NVR's: 600 -> at :00, :10, ...); None = one file for the whole run.
-    Each segment's pts start at 0 (the live source's pts are ms since its first frame).
-    ``segments`` lists ``(path, frames)`` of finished files, ``current`` the file being written.
-    """
-
-    def __init__(self, camera: CameraConfig, clock: Callable[[], float] = time.time):
-        self.camera = camera
-        self.segment_seconds = camera.segment_seconds
-        self.clock = clock
-        self.notes: list[str] = []
-        self.segments: list[tuple[str, int]] = []
-        self.current: Path | None = None
-        self.written = 0
-        self.kept = None
-        self._info: StreamInfo | None = None
-        self._sink = None
-        self._ends_at = math.inf
-        self._pts0: int | None = None
-
-    def open(self, info: StreamInfo) -> None:
-        self._info = info  # a file is opened at the first frame, named after its time
-
-    def _start_segment(self, now: float) -> None:
-        from vidlle.io.encode import VideoFileSink
-
-        path = unique_path(self.camera.segment_path(now))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sink = VideoFileSink(path, self.camera.encode_config(), keep_on_abort=True)
-        sink.open(self._info)
-        self._sink, self.current, self._pts0 = sink, path, None
-        seg = self.segment_seconds
-        self._ends_at = (math.floor(now / seg) + 1) * seg if seg else math.inf
-
-    def _finish_segment(self, abort: bool = False) -> None:
-        sink, self._sink = self._sink, None
-        if sink is None:
-            return
-        try:
-            if abort:
-                sink.abort()  # keep_on_abort: finalised and kept (removed only if it holds no frame)
-            else:
-                sink.close()
-        finally:
-            self.notes += [n for n in sink.notes if n not in self.notes]
-            if sink.written:
-                self.segments.append((str(sink.path), sink.written))
-            self.current = None
-
-    def write(self, item) -> None:
-        if not isinstance(item, Frame):
-            return  # live sources carry no audio
-        now = self.clock()
-        if self._sink is not None and now >= self._ends_at:
-            self._finish_segment()
-        if self._sink is None:
-            self._start_segment(now)
-        if item.pts is not None:
-            if self._pts0 is None:
-                self._pts0 = item.pts
-            item = dataclasses.replace(item, pts=item.pts - self._pts0)
-        self._sink.write(item)
-        self.written += 1
-
-    @property
-    def current_frames(self) -> int:
-        return self._sink.written if self._sink is not None else 0
-
-    def close(self) -> None:
-        self._finish_segment()
-
-    def abort(self) -> None:
-        self._finish_segment(abort=True)
 
 
 class CameraWorker:
@@ -155,9 +44,6 @@ class CameraWorker:
 
     def __init__(self, camera: CameraConfig, on_crash: Callable[["CameraWorker", BaseException], None] | None = None,
                  restarted: bool = False):
-        from vidlle.api import Enhancer
-        from vidlle.overlay import overlay_for
-
         self.camera = camera
         self.on_crash = on_crash
         self.state = "starting"
@@ -219,15 +105,10 @@ class CameraWorker:
         if kind == "none":
             return NullSink()
         if kind == "rtsp":
-            from vidlle.io.encode import RtspPublishSink
-
             return RtspPublishSink(cam.output, cam.encode_config(), transport=cam.transport)
-        return SegmentedFileSink(cam)
+        return SegmentedFileSink(cam.output, cam.encode_config(), cam.segment_seconds)
 
     def _run_once(self) -> None:
-        from vidlle.io.live import LiveSource
-        from vidlle.pipeline import Pipeline
-
         source = LiveSource(self.camera.source, self.camera.live_config())
         sink = self._make_sink()
         pipeline = Pipeline(source, self._transform, sink)
@@ -332,14 +213,3 @@ def _rss_mb() -> float | None:
 
 def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
-
-
-def one_line(exc: BaseException) -> str:
-    """A failure as one line: vidlle's own errors as they are, others with their type."""
-    from vidlle.errors import VidlleError
-
-    lines = str(exc).strip().splitlines()
-    msg = lines[0] if lines else ""
-    if isinstance(exc, VidlleError) and msg:
-        return msg
-    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__

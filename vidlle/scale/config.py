@@ -32,17 +32,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidlle.errors import VidlleError
+from vidlle.backends import BACKENDS
+from vidlle.errors import ConfigError, VidlleError, one_line
+from vidlle.io.encode import VIDEO_SUFFIXES, EncodeConfig
+from vidlle.io.live import LiveConfig, resolve
+from vidlle.io.redact import redact
+from vidlle.io.sinks import segment_path
+from vidlle.io.sources import is_live, is_publish
+from vidlle.models import get_spec, load_model
+from vidlle.models.segment import find_seg_weights
+from vidlle.scale import SCALE_EXTRA
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 OVERLAYS = ("none", "seg")
 PRECISIONS = ("fp32", "fp16")
 DEFAULT_GPU_SHARE = 0.1  # a CUDA camera reserves a tenth of a GPU unless num_gpus says (docs/capacity.md)
-
-
-class ConfigError(VidlleError, ValueError):
-    """The cameras file is unreadable or a value in it is wrong (one line: file, camera, key)."""
 
 
 @dataclass(frozen=True)
@@ -100,40 +105,30 @@ class CameraConfig:
         """``file``, ``rtsp`` or ``none``."""
         if self.output is None:
             return "none"
-        from vidlle.io.sources import is_publish
-
         return "rtsp" if is_publish(self.output) else "file"
 
     @property
     def shown_source(self) -> str:
-        from vidlle.io.live import redact
-
         return redact(self.source)
 
     @property
     def shown_output(self) -> str:
         if self.output is None:
             return "none"
-        from vidlle.io.live import redact
-
         return redact(self.output)
 
     def live_config(self):
-        from vidlle.io.live import LiveConfig
-
         live = LiveConfig(transport=self.transport, open_timeout=self.open_timeout, read_timeout=self.read_timeout,
                           max_reconnects=self.max_reconnects, retry_first_connect=self.wait_for_source)
         # Recordings keep frames (a buffer absorbs jitter); relaying or stats-only keep latency low.
         return live.for_output(recording=self.output_kind == "file")
 
     def encode_config(self):
-        from vidlle.io.encode import EncodeConfig
-
         return EncodeConfig(codec=self.codec, crf=self.crf, preset=self.preset)
 
     def segment_path(self, when: float) -> Path:
         """The file a segment starting at ``when`` (time.time()) is recorded to (before de-duplication)."""
-        return Path(time.strftime(self.output, time.localtime(when)))
+        return segment_path(self.output, when)
 
 
 @dataclass(frozen=True)
@@ -171,8 +166,6 @@ def load_config(path: str | Path) -> ServiceConfig:
         try:
             import yaml
         except ImportError:
-            from vidlle.scale import SCALE_EXTRA
-
             raise ConfigError(f"{path}: reading YAML needs PyYAML: {SCALE_EXTRA} (or write the file as .json)") from None
         try:
             data = yaml.safe_load(text)
@@ -229,10 +222,6 @@ def _check_keys(entry: dict, where: str) -> None:
 
 
 def _camera(values: dict, where: str, base_dir: Path, explicit: set) -> CameraConfig:
-    from vidlle.io.encode import VIDEO_SUFFIXES
-    from vidlle.io.live import LiveConfig, resolve
-    from vidlle.io.sources import is_live, is_publish
-
     for key in ("name", "source"):
         if values.get(key) in (None, ""):
             raise ConfigError(f"{where}: missing {key!r}")
@@ -310,9 +299,6 @@ def _camera(values: dict, where: str, base_dir: Path, explicit: set) -> CameraCo
 
 
 def _check_model(kw: dict, where: str, base_dir: Path) -> None:
-    from vidlle.backends import BACKENDS
-    from vidlle.models import get_spec
-
     try:
         get_spec(kw.get("model", "curve"))
     except VidlleError as exc:
@@ -330,8 +316,6 @@ def _check_model(kw: dict, where: str, base_dir: Path) -> None:
     if kw.get("weights") is not None:
         _check_weights(kw.get("model", "curve"), kw["weights"], where)
     if kw.get("overlay") == "seg" and kw.get("seg_weights") is None:
-        from vidlle.models.segment import find_seg_weights
-
         try:  # $VIDLLE_SEG_WEIGHTS or the cache dir, resolved here: every camera gets the same file
             kw["seg_weights"] = str(find_seg_weights(None))
         except VidlleError as exc:
@@ -340,9 +324,6 @@ def _check_model(kw: dict, where: str, base_dir: Path) -> None:
 
 def _check_weights(model: str, weights: str, where: str) -> None:
     """Load a camera's own weights file once here: a bad file fails before any camera starts."""
-    from vidlle.models import load_model
-    from vidlle.scale.camera import one_line
-
     try:
         load_model(model, weights)
     except Exception as exc:  # noqa: BLE001 - whatever torch.load raises, one line

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from vidlle.errors import ScaleError, one_line
 from vidlle.heap import keep_freed_buffers
-from vidlle.scale import ScaleError, import_ray, init_ray, ray_available
+from vidlle.scale import SCALE_EXTRA, import_ray, init_ray, ray_available
+from vidlle.scale.camera import CameraWorker
 from vidlle.scale.config import CameraConfig, ServiceConfig
 
 ENGINES = ("auto", "ray", "threads")
@@ -44,8 +46,6 @@ class CameraActor:
     def __init__(self, camera: CameraConfig):
         import ray
 
-        from vidlle.scale.camera import CameraWorker
-
         with warnings.catch_warnings():  # Ray's property trips its own deprecation warning
             warnings.simplefilter("ignore")
             restarted = bool(ray.get_runtime_context().was_current_actor_reconstructed)
@@ -57,8 +57,6 @@ class CameraActor:
         except Exception as exc:  # noqa: BLE001 - e.g. unreadable weights: a restart cannot fix it
             # Stay alive and say why (a raising constructor would only leave Ray's traceback); the
             # driver reports the camera failed and ends the actor.
-            from vidlle.scale.camera import one_line
-
             self.worker, self.error = None, one_line(exc)
 
     def stats(self) -> dict:
@@ -193,16 +191,12 @@ class Service:
             self._start_ray()
         else:
             if not ray_available():
-                from vidlle.scale import SCALE_EXTRA
-
                 self.notes.append(f"Ray is not installed: running {len(self.config.cameras)} camera(s) in this "
                                   f"process, one thread each; to scale out over cores and machines: {SCALE_EXTRA}")
             self._start_threads()
         self.started_at = time.time()
 
     def _start_threads(self) -> None:
-        from vidlle.scale.camera import CameraWorker
-
         self.where = f"this process (pid {os.getpid()}), one thread per camera"
         try:
             for cam in self.config.cameras:

@@ -20,8 +20,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from engines.cache import file_sha256
+from vidlle.engines.cache import file_sha256
+from vidlle.apply import apply_params
 from vidlle.errors import ModelError
+from vidlle.models import get_spec, load_model
+from vidlle.predictor import predictor_input, predictor_size
 
 Shape = tuple[int, int, int, int]
 
@@ -49,8 +52,6 @@ class ModelSource:
 
 
 def _registry_weights(model: str, weights: str | Path | None) -> Path:
-    from vidlle.models import get_spec
-
     return Path(weights) if weights is not None else get_spec(model).weights_path
 
 
@@ -59,8 +60,6 @@ def load_predictor(source: ModelSource):
     spec = _SPECS.get(source.model)
     if spec is not None and spec.load is not None:
         return spec.load(source.weights)
-    from vidlle.models import load_model
-
     return load_model(source.model, source.weights)
 
 
@@ -158,18 +157,12 @@ class PredictorSpec:
 
     def predictor_input(self, config, frame: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB -> (3, h, w) float32 in [0, 1], as the Enhancer feeds the predictor."""
-        import cv2
-
-        h, w = self.input_hw(config, frame.shape[0], frame.shape[1])
-        small = frame if (h, w) == frame.shape[:2] else cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-        return small.transpose(2, 0, 1).astype(np.float32) * (1.0 / 255.0)
+        return predictor_input(frame, self.input_hw(config, frame.shape[0], frame.shape[1]))
 
 
 # -- the curve model -------------------------------------------------------------------------
 
 def _curve_input_hw(config, height: int, width: int) -> tuple[int, int]:
-    from vidlle.models.curve import predictor_size
-
     return predictor_size(height, width, config.predict_size)
 
 
@@ -185,8 +178,6 @@ def check_params(frames: Sequence[np.ndarray], ref: Sequence[np.ndarray], out: S
     ref/out: per frame, the predicted (3, h, w) maps. ``ok`` when every uint8 output pixel is
     within ``tolerance`` levels.
     """
-    from vidlle.apply import apply_params
-
     tone = module.tone()
     param_diff, out_diff, changed = 0.0, 0, 0
     for frame, a, b in zip(frames, ref, out):
@@ -220,6 +211,7 @@ def _segment_input_range(config) -> tuple[tuple[int, int], tuple[int, int]]:
     return _segment_size(config), _segment_size(config)
 
 
+# The segmenter's module imports torch: loaded only when a segment export is asked for.
 def _segment_locate(weights):
     from vidlle.models.segment import find_seg_weights
 

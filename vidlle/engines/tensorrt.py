@@ -28,9 +28,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from engines import EngineError
-from engines.cache import ArtifactCache, ArtifactKey, Entry
-from engines.specs import ModelSource, Profile, get_export_spec, load_predictor
+from vidlle.engines import EngineError
+from vidlle.engines.cache import ArtifactCache, ArtifactKey, Entry
+from vidlle.engines.export import TOLERANCE, format_report, get_onnx
+from vidlle.engines.specs import ModelSource, Profile, get_export_spec, load_predictor, sample_frames
 
 MISSING = ("TensorRT is not installed (pip install 'vidlle[trt]' on a machine with an NVIDIA GPU; "
            "or use --backend torch/onnxruntime, or build-engine --onnx-only)")
@@ -110,8 +111,6 @@ def get_engine(source: ModelSource, precision: str = "fp16", profile: Profile | 
     profile: predictor-input profile (default: the spec's, covering every frame size).
     force: build again even if a valid engine is cached (the ONNX is reused if valid).
     """
-    from engines.export import format_report, get_onnx
-
     trt = require_tensorrt()
     capability = compute_capability(device)
     say = log or (lambda msg: None)
@@ -153,9 +152,6 @@ def verify_engine(trt, plan: bytes, source: ModelSource, precision: str, device:
     through the model's check (curve: uint8 output of the full enhance path; fp16 tolerance 2)."""
     import numpy as np
     import torch
-
-    from engines.export import TOLERANCE
-    from engines.specs import sample_frames
 
     spec = get_export_spec(source.model)
     module, config = load_predictor(source)

@@ -1,7 +1,7 @@
 """torch -> ONNX export of a model's parameter predictor, verified against torch.
 
-    from engines.export import get_onnx
-    from engines.specs import ModelSource
+    from vidlle.engines.export import get_onnx
+    from vidlle.engines.specs import ModelSource
     path = get_onnx(ModelSource.resolve("curve"))          # cached, exported + verified on a miss
 
 The graph has one input (N, 3, h, w) float32 in [0, 1] and the spec's outputs, with batch,
@@ -30,9 +30,9 @@ from typing import Sequence
 
 import numpy as np
 
-from engines import EngineError
-from engines.cache import ArtifactCache, ArtifactKey
-from engines.specs import ModelSource, get_export_spec, load_predictor, sample_frames
+from vidlle.engines import EngineError
+from vidlle.engines.cache import ArtifactCache, ArtifactKey
+from vidlle.engines.specs import ModelSource, get_export_spec, load_predictor, sample_frames
 
 OPSET = 17
 # Bump when the exported graph changes for the same weights and torch (names, axes, wrappers).

@@ -10,11 +10,7 @@ apply step stays the shared fast op. Importing this package imports neither torc
 onnxruntime nor tensorrt; each is imported by the function that needs it.
 """
 
-from vidlle.errors import BackendError
-
-
-class EngineError(BackendError):
-    """Export, verification or engine build failed, or a cached artefact cannot be used."""
+from vidlle.errors import EngineError
 
 
 __all__ = ["EngineError"]

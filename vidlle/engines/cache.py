@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from vidlle.version import __version__
+
 SIDECAR_FORMAT = 1
 
 
@@ -161,8 +163,6 @@ class ArtifactCache:
         return self.path(key) if self.check(key) is None else None
 
     def store(self, key: ArtifactKey, data: bytes, extra: dict | None = None) -> Path:
-        from vidlle import __version__
-
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.path(key)
         side = self.sidecar_path(path)
