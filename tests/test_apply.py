@@ -33,6 +33,7 @@ def test_fast_apply_matches_reference_within_one_level(shape, map_shape, strengt
     assert diff.max() <= 1
 
 
+@pytest.mark.slow
 def test_fast_apply_4k_matches_reference_within_one_level():
     rng = np.random.default_rng(1)
     frame = rng.integers(0, 256, (2160, 3840, 3), dtype=np.uint8)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import rtsp_server_unavailable
+from tests.support.servers import needs_rtsp
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,8 @@ def _soak_module():
     return module
 
 
-@pytest.mark.skipif(rtsp_server_unavailable() is not None, reason=str(rtsp_server_unavailable()))
+@pytest.mark.slow
+@needs_rtsp
 def test_short_soak_is_flat_across_stalls_and_a_restart(tmp_path):
     soak = _soak_module()
     # 45 s of stream time sent at 5x real time: stalls at 12 s and 24 s (4 s long: past vidlle's

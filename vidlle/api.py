@@ -15,7 +15,6 @@ monochrome stays monochrome), at a per-frame strength set by the frame's exposur
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -25,22 +24,10 @@ from vidlle.backends import create_backend, model_source
 from vidlle.exposure import ExposureConfig, frame_strength
 from vidlle.frames import Frame
 from vidlle.models import get_spec, load_model
+from vidlle.overlay import overlay_for
 from vidlle.predictor import predictor_input, predictor_size
+from vidlle.settings import EnhancerConfig
 from vidlle.temporal import TemporalConfig, TemporalState
-
-
-@dataclass(frozen=True)
-class EnhancerConfig:
-    """Which model runs where. ``weights`` overrides the shipped weights file; ``strength``
-    fixes the enhancement strength (0..2) instead of judging each frame's exposure."""
-
-    model: str = "curve"
-    backend: str = "auto"
-    device: str = "cpu"
-    precision: str = "fp32"
-    weights: str | None = None
-    temporal: bool = False
-    strength: float | None = None
 
 
 class Enhancer:
@@ -57,7 +44,8 @@ class Enhancer:
                  precision: str = "fp32", weights: str | None = None, temporal: bool = False,
                  temporal_config: TemporalConfig = TemporalConfig(), overlay=None,
                  strength: float | None = None):
-        self.config = EnhancerConfig(model, backend, device, precision, weights, temporal, strength)
+        self.config = EnhancerConfig(model=model, weights=weights, backend=backend, device=device, precision=precision,
+                                     temporal=temporal, strength=strength)
         self.exposure = ExposureConfig(strength=strength)
         self.temporal = TemporalState(temporal_config) if temporal else None
         self.overlay = overlay  # e.g. vidlle.overlay.SegmentationOverlay; drawn on the final picture
@@ -67,6 +55,16 @@ class Enhancer:
         self.tone = module.tone()  # tabulated curves of the fast apply step
         self.backend = create_backend(backend, module, device=device, precision=precision,
                                       source=model_source(model, weights))
+
+    @classmethod
+    def from_config(cls, config: EnhancerConfig, temporal_config: TemporalConfig = TemporalConfig()) -> "Enhancer":
+        """The Enhancer a command's settings describe, overlay included (``overlay="seg"`` loads
+        ESPNetv2 from ``seg_weights``, ``$VIDLLE_SEG_WEIGHTS`` or the cache dir)."""
+        enhancer = cls(config.model, backend=config.backend, device=config.device, precision=config.precision,
+                       weights=config.weights, temporal=config.temporal, temporal_config=temporal_config,
+                       overlay=overlay_for(config.overlay, config.seg_weights), strength=config.strength)
+        enhancer.config = config
+        return enhancer
 
     def describe(self) -> str:
         temporal = ", temporal" if self.temporal else ""

@@ -21,7 +21,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.support.servers import RtspServer, Xvfb, free_port, refused_port, rtsp_server_unavailable
+from tests.support.servers import RtspServer, Xvfb, free_port, needs_rtsp, refused_port
 from vidlle.errors import InputError, InputNotFoundError, OutputError
 from vidlle.frames import Frame, StreamInfo
 from vidlle.io.encode import RtspPublishSink, VideoFileSink
@@ -31,7 +31,6 @@ from vidlle.io.sources import open_source, plan
 from vidlle.pipeline import Interrupted, Pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
-needs_rtsp = pytest.mark.skipif(rtsp_server_unavailable() is not None, reason=str(rtsp_server_unavailable()))
 FAST = LiveConfig(open_timeout=3.0, read_timeout=1.5, backoff_initial=0.2, backoff_max=0.8)
 
 
@@ -51,6 +50,14 @@ def take(source, n: int | None = None, timeout: float = 10.0, until=None) -> lis
     finally:
         dog.cancel()
     return got
+
+
+def wait_until(cond, timeout: float) -> bool:
+    """Poll ``cond`` (frame counts, states) until it holds or ``timeout`` s passed; its last value."""
+    end = time.monotonic() + timeout
+    while not cond() and time.monotonic() < end:
+        time.sleep(0.01)
+    return cond()
 
 
 def identity(frames):
@@ -132,7 +139,9 @@ def test_test_pattern_camera_latest_frame_stats_and_stop():
         assert pts == sorted(set(pts)) and pts[0] == 0
         assert all(f.image.shape == (90, 160, 3) and f.image.dtype == np.uint8 for f in frames)
         assert frames[-1].image.mean() < 40  # a dark pattern, for an enhancer to work on
-        time.sleep(0.5)  # a slow consumer: the camera runs on, stale frames are replaced
+        # a slow consumer: the camera runs on (six more frames decoded), stale frames are replaced
+        decoded = src.stats.frames_in
+        assert wait_until(lambda: src.stats.frames_in >= decoded + 6, 10)
         late = take(src, 1)[0]
         st = src.stats.snapshot()
         assert st["state"] == "streaming" and st["drops"] >= 5 and late.index - frames[-1].index - 1 >= 5
@@ -292,7 +301,7 @@ def test_queue_mode_keeps_every_frame():
     src = LiveSource("testsrc:160x90@50", LiveConfig(drop_policy="buffer", buffer_seconds=2.0))
     src.open()
     try:
-        time.sleep(0.4)
+        assert wait_until(lambda: src.stats.buffered >= 10, 10)  # frames queue up while nobody takes them
         frames = take(src, 20)
     finally:
         src.close()
@@ -447,7 +456,7 @@ def test_rtsp_server_restarted_mid_recording(tmp_path):
         assert wait(lambda: len(seen) >= 50, 15)  # 2 s each side: a few frames per connection are not 10 %
         server.kill()
         assert wait(lambda: src.stats.state == "reconnecting", 5)
-        time.sleep(0.5)  # refused attempts while it is down
+        assert wait(lambda: src.stats.attempts >= 1, 10)  # a refused attempt while it is down
         server.start()
         assert wait(lambda: src.stats.reconnects >= 1 and any(f.discontinuity for f in seen[50:]), 12)
         n = len(seen)
@@ -618,7 +627,7 @@ def test_refused_connection_is_quick_one_line_and_redacted():
 def test_first_connect_retry_is_opt_in_and_bounded():
     port = refused_port()
     cfg = LiveConfig(open_timeout=1, read_timeout=1, backoff_initial=0.1, backoff_max=0.2,
-                     retry_first_connect=True, max_reconnects=3)
+                     wait_for_source=True, max_reconnects=3)
     with pytest.raises(LiveSourceError, match="gave up after 3 reconnect attempts"):
         LiveSource(f"rtsp://127.0.0.1:{port}/x", cfg).open()
 
@@ -717,6 +726,7 @@ def xdisplay():
         yield x.display
 
 
+@pytest.mark.integration
 def test_preview_refuses_when_av_was_imported_first(xdisplay):
     code = "import av; from vidlle.io.preview import display_problem; print(display_problem(False))"
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60, cwd=ROOT,
@@ -751,6 +761,7 @@ print(json.dumps({"frames": stats.frames, "shown": sink.shown, "quit": controls.
 """
 
 
+@pytest.mark.integration
 def test_preview_window_on_a_real_x_server(xdisplay):
     done = subprocess.run([sys.executable, "-c", PREVIEW_SCRIPT], check=False, capture_output=True, text=True,
                           timeout=60, cwd=ROOT, env={**os.environ, "DISPLAY": xdisplay})

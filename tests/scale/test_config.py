@@ -38,8 +38,8 @@ def test_valid_config_with_defaults_overrides_and_name_patterns(tmp_path, monkey
     assert isinstance(gate, CameraConfig) and gate.source == "rtsp://viewer:s3cret@10.0.0.5/stream1"
     assert gate.shown_source == "rtsp://***@10.0.0.5/stream1"  # what tables and messages show
     assert gate.output == str(tmp_path / "rec/gate/%Y%m%d-%H%M%S.mkv") and gate.output_kind == "file"
-    assert gate.segment_seconds == 600.0 and gate.num_cpus == 0.5 and gate.temporal and gate.num_gpus == 0
-    assert yard.output == "rtsp://nvr.local:8554/yard-enhanced" and yard.output_kind == "rtsp" and not yard.temporal
+    assert gate.segment_seconds == 600.0 and gate.num_cpus == 0.5 and gate.enhancer.temporal and gate.num_gpus == 0
+    assert yard.output == "rtsp://nvr.local:8554/yard-enhanced" and yard.output_kind == "rtsp" and not yard.enhancer.temporal
     assert yard.segment_seconds is None  # the default is for file outputs
     assert lobby.output is None and lobby.output_kind == "none"
     assert lobby.num_gpus == 0.1  # a CUDA camera shares a GPU by default
@@ -73,7 +73,7 @@ def test_valid_config_with_defaults_overrides_and_name_patterns(tmp_path, monkey
     (cams({"name": "a", "source": "testsrc", "num_cpus": "two"}), "num_cpus must be a number"),
     (cams({"name": "a", "source": "testsrc", "temporal": "yes"}), "temporal must be true or false"),
     (cams({"name": "a", "source": "testsrc", "max_restarts": -5}), "max_restarts must be -1"),
-    (cams({"name": "a", "source": "testsrc", "transport": "sctp"}), "unknown RTSP transport"),
+    (cams({"name": "a", "source": "testsrc", "transport": "sctp"}), "transport must be one of tcp, udp"),
     (cams({"name": "a", "source": "testsrc", "read_timeout": 0}), "read_timeout must be positive"),
     (cams({"name": "a", "source": "rtsp://cam/x?pass=${NOT_SET_ANYWHERE}"}), "NOT_SET_ANYWHERE"),
     ({"defaults": {"source": "testsrc"}, "cameras": [{"name": "a"}]}, "'source' is per camera"),
@@ -116,7 +116,7 @@ def test_segments_rotate_on_wall_clock_multiples_and_restart_from_pts_zero(tmp_p
     cam = parse_config(cams({"name": "cam1", "source": "testsrc", "output": "rec/{name}/%H%M%S.mkv",
                              "segment_seconds": 10}), base_dir=tmp_path).cameras[0]
     now = [1_000_005.0]  # 5 s into a 10 s slot: the first file is short, like an NVR's
-    sink = SegmentedFileSink(cam.output, cam.encode_config(), cam.segment_seconds, clock=lambda: now[0])
+    sink = SegmentedFileSink(cam.output, cam.encode, cam.segment_seconds, clock=lambda: now[0])
     sink.open(StreamInfo(width=64, height=48, rate=Fraction(10), time_base=Fraction(1, 1000), live=True))
     pts = 70_000  # a live source's pts: ms since it started
     for i in range(12):  # 1.2 s apart: slot ends at 1_000_010, then at 1_000_020
@@ -138,7 +138,7 @@ def test_abort_keeps_the_recording_and_unique_names_never_overwrite(tmp_path):
     cam = parse_config(cams({"name": "c", "source": "testsrc", "output": "rec.mkv"}), base_dir=tmp_path).cameras[0]
     (tmp_path / "rec.mkv").write_bytes(b"an earlier recording")
     assert unique_path(tmp_path / "rec.mkv") == tmp_path / "rec-1.mkv"
-    sink = SegmentedFileSink(cam.output, cam.encode_config(), cam.segment_seconds)
+    sink = SegmentedFileSink(cam.output, cam.encode, cam.segment_seconds)
     sink.open(StreamInfo(width=64, height=48, rate=Fraction(10), time_base=Fraction(1, 1000), live=True))
     for i in range(3):
         sink.write(_frame(i, 100 * i))

@@ -19,13 +19,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import decode_video
-from tests.support.servers import RtspServer, rtsp_server_unavailable
+from tests.support.servers import RtspServer, needs_rtsp
 from vidlle.cli import main
 from vidlle.scale.config import parse_config
 from vidlle.scale.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
-needs_rtsp = pytest.mark.skipif(rtsp_server_unavailable() is not None, reason=str(rtsp_server_unavailable()))
 SMALL = {"num_cpus": 0.5, "open_timeout": 3.0, "read_timeout": 1.5}
 
 

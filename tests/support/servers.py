@@ -17,6 +17,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 
@@ -43,6 +45,13 @@ def rtsp_server_unavailable() -> str | None:
     if done.stdout.strip():
         return f"GStreamer elements missing: {done.stdout.strip()} (gstreamer1.0-plugins-good/ugly, gstreamer1.0-libav)"
     return None
+
+
+def needs_rtsp(test):
+    """Mark a test that runs the GStreamer RTSP server: the ``integration`` tier (deselected by a
+    plain ``pytest -q``, run by ``.ci/run``), skipped with the reason where the server cannot run."""
+    reason = rtsp_server_unavailable()
+    return pytest.mark.integration(pytest.mark.skipif(reason is not None, reason=str(reason))(test))
 
 
 def free_port() -> int:

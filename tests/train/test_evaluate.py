@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from train import evaluate
+from train import evaluate, methods
 from train.official import PublishedCurveNet, PublishedEnhancer
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 needs_data = pytest.mark.skipif(not (SHARED / "lowlight" / "NPE").is_dir(), reason="../shared/data not present")
 
 
+@pytest.mark.slow
 @needs_data
 def test_evaluate_writes_table_grid_and_scores_methods(tmp_path):
     if __import__("importlib").util.find_spec("skvideo") is None:
@@ -22,7 +23,7 @@ def test_evaluate_writes_table_grid_and_scores_methods(tmp_path):
     other = tmp_path / "other" / "NPE"
     other.mkdir(parents=True)
     for path in evaluate.list_images(SHARED / "lowlight" / "NPE")[:2]:
-        out = evaluate.adaptive_gamma(evaluate.read_rgb(path))
+        out = methods.adaptive_gamma(evaluate.read_rgb(path))
         cv2.imwrite(str(other / (path.stem + ".png")), cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
     out_dir = tmp_path / "eval"
     pairs = tmp_path / "refs"
@@ -31,7 +32,7 @@ def test_evaluate_writes_table_grid_and_scores_methods(tmp_path):
     cv2.imwrite(str(pairs / "ref.png"), cv2.cvtColor(cv2.resize(ref, (240, 200)), cv2.COLOR_RGB2BGR))
     (tmp_path / "other" / "pairs").mkdir()
     for sample in evaluate.load_pairs(pairs, 1000, None):  # the same seeded darkening as main()
-        out = evaluate.adaptive_gamma(sample.image)
+        out = methods.adaptive_gamma(sample.image)
         cv2.imwrite(str(tmp_path / "other" / sample.key), cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
     assert evaluate.main(["--out", str(out_dir), "--sets", "NPE", "--limit", "2", "--pairs", str(pairs),
                           "--method", "input", "--method", "gamma", "--method", "ours=curve",
@@ -67,7 +68,7 @@ def test_published_layout_loads_strictly_and_applies_curve(tmp_path):
 
 @pytest.mark.parametrize("spec,label", [("gamma", "gamma"), ("mine=clahe", "mine"), ("x=dir:/tmp/a=b", "x")])
 def test_method_specs(spec, label):
-    assert evaluate.parse_method(spec)[0] == label
+    assert methods.parse_method(spec)[0] == label
 
 
 def test_pairs_only_table_has_no_empty_niqe_section():

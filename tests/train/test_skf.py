@@ -316,12 +316,13 @@ def _log(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 @needs_weights
 def test_teacher_student_ablations_export_and_evaluate(image_dir, tmp_path, monkeypatch):
     from train.skf import evaluate_method as E
     from train.skf import student as S
     from train.skf import teacher as T
-    from train.skf.evaluate_method import StudentEnhancer, skf_method, skf_teacher_method
+    from train.methods import StudentEnhancer, skf_method, skf_teacher_method
     from vidlle.apply import apply_params
     from vidlle.models.skf import SKFConfig, SKFStudent
 

@@ -25,12 +25,12 @@ BACKENDS: dict[str, str] = {
 
 # Evidence for auto: model-only throughput (frames/s) of the curve predictor network at 1080p
 # (72x128 input), batch 1, one thread -- `vidlle bench --models --seconds 3`, best of 3 rounds,
-# 2026-11-29, this project's 2-core CPU machine while a training job shared it (load ~5).
-# A lighter-loaded run the same day: onnxruntime 395, torch 158. Higher first.
+# on the project's 2-core CPU machine under load (~5; lighter-loaded: onnxruntime 395, torch 158).
+# Higher first.
 AUTO_EVIDENCE: dict[str, dict[str, float]] = {
     "cpu": {"onnxruntime": 242.0, "torch": 86.0},
-    # No GPU measurement yet (no GPU in the session that wrote this): the fallback order below
-    # applies until `vidlle bench --models` on a GPU machine is recorded here.
+    # No GPU measurement yet: the fallback order below applies until `vidlle bench --models` on
+    # a GPU machine is recorded here.
     "cuda": {},
 }
 # Order for backends without a measurement: TensorRT's fused FP16 engines, then torch

@@ -25,9 +25,9 @@ import numpy as np
 
 from vidlle.errors import EncodeError, OutputError
 from vidlle.frames import Frame, StreamInfo
-from vidlle.io.live import TRANSPORTS
 from vidlle.io.pacing import Pacer
 from vidlle.io.redact import redact, scrub
+from vidlle.settings import TRANSPORTS, EncodeConfig
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".flv"}
 # Audio codecs to re-encode to, in order of preference, when a container cannot hold the
@@ -35,16 +35,6 @@ VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".flv"
 _AUDIO_FALLBACKS = ("aac", "libopus", "opus", "libvorbis", "libmp3lame")
 # Encoders that take x264-style -crf/-preset options.
 _CRF_PRESET_CODECS = {"libx264", "libx264rgb", "libx265"}
-
-
-@dataclass(frozen=True)
-class EncodeConfig:
-    """Video encoder settings (``--codec``, ``--crf``, ``--preset``, pixel format)."""
-
-    codec: str = "libx264"
-    crf: int = 23
-    preset: str = "veryfast"
-    pix_fmt: str = "yuv420p"
 
 
 def temporary_path(path: Path) -> Path:

@@ -21,7 +21,7 @@ StreamInfo``, iterate :class:`~vidlle.frames.Frame`, ``close()``), but:
 - **Faults.** Connect and read timeouts (a stalled camera never hangs the process), reconnect
   with exponential backoff and a cap, the first frame of every connection flagged
   ``discontinuity=True`` (temporal state must be reset). A source that cannot be opened at all
-  fails at once with a one-line :class:`LiveSourceError` (unless ``retry_first_connect``).
+  fails at once with a one-line :class:`LiveSourceError` (unless ``wait_for_source``).
   Broken data mid-stream is survived: frames the decoder concealed are counted
   (``stats.corrupt``), packets it rejected are skipped and counted (``stats.skipped``), and
   only ``read_timeout`` seconds without one decodable frame count as a lost connection.
@@ -40,12 +40,11 @@ darkened, paced to real time by the ``realtime`` filter) that needs no hardware.
 from __future__ import annotations
 
 import collections
-import math
 import re
 import sys
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -59,97 +58,13 @@ import numpy as np
 from vidlle.errors import InputError, InputNotFoundError, LiveSourceError
 from vidlle.frames import Frame, StreamInfo
 from vidlle.io.redact import redact, scrub
+from vidlle.settings import DROP_POLICIES, TRANSPORTS, LiveConfig
 
 TIME_BASE = Fraction(1, 1000)
-TRANSPORTS = ("tcp", "udp")
 STATES = ("connecting", "streaming", "reconnecting", "stopped")
-DROP_POLICIES = ("auto", "buffer", "latest")
-# Frame rate assumed for sizing the buffer when the stream does not declare a plausible one.
-_FALLBACK_FPS = 30.0
-_MAX_BUFFERED = 1200  # frames: a hard memory bound whatever buffer_seconds x rate says
 
 _TESTSRC = re.compile(r"^testsrc(?::(\d+)x(\d+))?(?:@(\d+(?:\.\d+)?))?$")
 _POLL = 0.1
-
-
-# -- configuration ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class LiveConfig:
-    """How a live source is opened and kept alive.
-
-    transport: RTSP lower transport, ``tcp`` (default: works through NAT/firewalls, no packet
-        loss) or ``udp`` (lowest latency on a clean LAN).
-    open_timeout: seconds allowed for connecting and reading the stream header.
-    read_timeout: seconds without a packet before the connection counts as stalled.
-    backoff_initial, backoff_max: reconnect delays double from the first to the cap (seconds).
-    max_reconnects: consecutive failed reconnect attempts before giving up; None = forever.
-    retry_first_connect: keep retrying when the very first connection fails (cameras that boot
-        after the recorder); by default a first failure is an immediate error.
-    drop_policy: ``latest`` keeps only the newest frame (lowest latency; stale ones dropped,
-        counted); ``buffer`` queues up to ``buffer_seconds`` of video and drops only on overflow,
-        evenly; ``auto`` = ``buffer`` for recordings, ``latest`` otherwise (see
-        :meth:`for_output`; a LiveSource given ``auto`` directly uses ``latest``).
-    buffer_seconds: length of the ``buffer`` queue in seconds of video at the stream's frame
-        rate (memory: about 1.4 MB per buffered 720p frame, 3.1 MB at 1080p).
-    stall_after: seconds without a frame before the state reads ``stalled`` (at least three
-        frame intervals of the stream, at most half of ``read_timeout``, after which the
-        connection is given up).
-    video_size, framerate, input_format: V4L2 options (e.g. ``1280x720``, ``30``, ``mjpeg``).
-    """
-
-    transport: str = "tcp"
-    open_timeout: float = 10.0
-    read_timeout: float = 5.0
-    backoff_initial: float = 0.5
-    backoff_max: float = 10.0
-    max_reconnects: int | None = None
-    retry_first_connect: bool = False
-    drop_policy: str = "auto"
-    buffer_seconds: float = 2.0
-    stall_after: float = 1.0
-    video_size: str | None = None
-    framerate: str | None = None
-    input_format: str | None = None
-
-    def __post_init__(self):
-        if self.transport not in TRANSPORTS:
-            raise InputError(f"unknown RTSP transport {self.transport!r} (use {' or '.join(TRANSPORTS)})")
-        if self.open_timeout <= 0 or self.read_timeout <= 0:
-            raise InputError("live timeouts must be positive")
-        if self.backoff_initial <= 0 or self.backoff_max < self.backoff_initial:
-            raise InputError("reconnect backoff must satisfy 0 < initial <= cap")
-        if self.max_reconnects is not None and self.max_reconnects < 0:
-            raise InputError("max_reconnects must be >= 0 (or None for forever)")
-        if self.drop_policy not in DROP_POLICIES:
-            raise InputError(f"unknown drop policy {self.drop_policy!r} (use {', '.join(DROP_POLICIES)})")
-        if not 0 < self.buffer_seconds <= 60:
-            raise InputError("the live buffer must hold between 0 and 60 seconds of video")
-        if self.stall_after <= 0:
-            raise InputError("stall_after must be positive")
-
-    def for_output(self, recording: bool) -> "LiveConfig":
-        """This config with ``auto`` decided: ``buffer`` when the frames are recorded to a file
-        (keep them), ``latest`` when they are watched or relayed (a window, RTSP: keep latency low)."""
-        if self.drop_policy != "auto":
-            return self
-        return replace(self, drop_policy="buffer" if recording else "latest")
-
-    @property
-    def latest_frame(self) -> bool:
-        """The one-slot, newest-frame policy (``latest``, and ``auto`` left undecided)."""
-        return self.drop_policy != "buffer"
-
-    def capacity(self, fps: float | None) -> int:
-        """Frames the ``buffer`` policy holds at ``fps`` frames/s (1 for ``latest``)."""
-        if self.latest_frame:
-            return 1
-        rate = fps if fps is not None and 1.0 <= fps <= 240.0 else _FALLBACK_FPS
-        return max(2, min(_MAX_BUFFERED, math.ceil(self.buffer_seconds * rate)))
-
-    def backoff(self, failures: int) -> float:
-        """Delay before reconnect attempt number ``failures + 1`` (0 failures -> the initial delay)."""
-        return min(self.backoff_max, self.backoff_initial * 2.0 ** max(0, failures))
 
 
 # -- what to open -----------------------------------------------------------------------------
@@ -510,7 +425,7 @@ class LiveSource:
         # The reader's own timeouts end a failed first connect; this deadline only guards
         # against calls FFmpeg cannot interrupt (e.g. a hanging DNS lookup).
         allowed = cfg.open_timeout + cfg.read_timeout + 5.0
-        deadline = None if cfg.retry_first_connect else time.perf_counter() + allowed
+        deadline = None if cfg.wait_for_source else time.perf_counter() + allowed
         sh = self._shared
         try:
             while not sh.first.wait(_POLL):
@@ -614,7 +529,7 @@ class LiveSource:
                 if self._stop.is_set():
                     break
                 stats.last_error = reason
-                if not ever and not cfg.retry_first_connect:
+                if not ever and not cfg.wait_for_source:
                     self._fail(LiveSourceError(f"cannot open {self.shown}: {reason}"))
                     return
                 if not got:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 from vidlle.frames import Frame, StreamInfo
-from vidlle.io.encode import EncodeConfig, VideoFileSink, temporary_path
+from vidlle.io.encode import VideoFileSink, temporary_path
+from vidlle.settings import EncodeConfig
 
 
 class NullSink:

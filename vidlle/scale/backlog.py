@@ -16,7 +16,7 @@ from __future__ import annotations
 import glob
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -25,33 +25,24 @@ import av
 from vidlle.api import Enhancer
 from vidlle.errors import InputError, InputNotFoundError, Interrupted, OutputError, ScaleError, one_line
 from vidlle.heap import keep_freed_buffers
-from vidlle.io.encode import VIDEO_SUFFIXES, EncodeConfig
+from vidlle.io.encode import VIDEO_SUFFIXES
 from vidlle.io.sources import is_live, plan
-from vidlle.overlay import overlay_for
 from vidlle.pipeline import Pipeline, PipelineConfig
 from vidlle.scale import import_ray, init_ray
+from vidlle.settings import EncodeConfig, EnhancerConfig
 
 _GLOB_CHARS = set("*?[")
 
 
 @dataclass(frozen=True)
 class EnhanceSettings:
-    """What ``vidlle enhance`` options say about one file's processing (shared by every file)."""
+    """What ``vidlle enhance`` options say about every file of a backlog: the enhancer and encoder
+    settings (:mod:`vidlle.settings`), the model batch and whether outputs may be replaced."""
 
-    model: str = "curve"
-    weights: str | None = None
-    backend: str = "auto"
-    device: str = "cpu"
-    precision: str = "fp32"
-    temporal: bool = True
-    overlay: str = "none"
-    seg_weights: str | None = None
-    codec: str = "libx264"
-    crf: int = 23
-    preset: str = "veryfast"
+    enhancer: EnhancerConfig = EnhancerConfig()
+    encode: EncodeConfig = EncodeConfig()
     batch: int = 1
     overwrite: bool = False
-    strength: float | None = None
 
 
 @dataclass(frozen=True)
@@ -142,13 +133,10 @@ def enhance_file(job: FileJob, settings: EnhanceSettings, report: Callable[[int,
     pipeline = None
     try:
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
-        encode = EncodeConfig(codec=settings.codec, crf=settings.crf, preset=settings.preset)
-        source, sink, kind = plan(job.input, job.output, settings.overwrite, encode)
-        overlay = overlay_for(settings.overlay, settings.seg_weights)
-        enhancer = Enhancer(settings.model, backend=settings.backend, device=settings.device,
-                            precision=settings.precision, weights=settings.weights,
-                            temporal=settings.temporal and kind in ("video", "live"), overlay=overlay,
-                            strength=settings.strength)
+        source, sink, kind = plan(job.input, job.output, settings.overwrite, settings.encode)
+        # Frames of a video are consecutive (temporal processing as asked); images are unrelated.
+        temporal = settings.enhancer.temporal and kind in ("video", "live")
+        enhancer = Enhancer.from_config(replace(settings.enhancer, temporal=temporal))
         progress = None if report is None else (lambda st: report(job.index, st.frames, st.expected))
         pipeline = Pipeline(source, enhancer.enhance_frames, sink, PipelineConfig(batch=settings.batch),
                             progress=progress)
@@ -252,7 +240,7 @@ def _interrupted(results: list[FileResult], jobs: list[FileJob]) -> str:
 def run_ray(jobs: list[FileJob], settings: EnhanceSettings,
             on_progress: Callable[[int, int | None, int], None] | None = None,
             address: str | None = None, num_cpus: float = 1.0) -> BacklogRun:
-    """One Ray task per file (``num_cpus`` each; a quarter GPU each when ``settings.device`` is
+    """One Ray task per file (``num_cpus`` each; a quarter GPU each when ``settings.enhancer.device`` is
     CUDA), results in input order. A task whose worker dies is retried once, then reported."""
     ray = import_ray()
     owns = init_ray(address)
@@ -260,9 +248,9 @@ def run_ray(jobs: list[FileJob], settings: EnhanceSettings,
     try:
         resources = ray.cluster_resources()
         where = f"Ray ({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs)"
-        gpu = 0.25 if settings.device.startswith("cuda") else 0
+        gpu = 0.25 if settings.enhancer.device.startswith("cuda") else 0
         if gpu and not resources.get("GPU"):
-            raise ScaleError(f"--device {settings.device} but the Ray cluster has no GPU")
+            raise ScaleError(f"--device {settings.enhancer.device} but the Ray cluster has no GPU")
         progress = ray.remote(_Progress).options(num_cpus=0).remote()
         task = ray.remote(_ray_task).options(num_cpus=num_cpus, num_gpus=gpu, max_retries=1)
         t0 = time.perf_counter()

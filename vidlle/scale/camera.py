@@ -27,7 +27,6 @@ from vidlle.errors import one_line
 from vidlle.io.encode import RtspPublishSink
 from vidlle.io.live import LiveSource
 from vidlle.io.sinks import NullSink, SegmentedFileSink
-from vidlle.overlay import overlay_for
 from vidlle.pipeline import Pipeline
 from vidlle.scale.config import CameraConfig
 
@@ -63,9 +62,7 @@ class CameraWorker:
         self._fault: str | None = None
         self._thread: threading.Thread | None = None
         self._cpu0 = time.process_time()
-        self.enhancer = Enhancer(camera.model, backend=camera.backend, device=camera.device,
-                                 precision=camera.precision, weights=camera.weights, temporal=camera.temporal,
-                                 overlay=overlay_for(camera.overlay, camera.seg_weights), strength=camera.strength)
+        self.enhancer = Enhancer.from_config(camera.enhancer)
 
     # -- control ----------------------------------------------------------------------------------
     def start(self) -> "CameraWorker":
@@ -105,8 +102,8 @@ class CameraWorker:
         if kind == "none":
             return NullSink()
         if kind == "rtsp":
-            return RtspPublishSink(cam.output, cam.encode_config(), transport=cam.transport)
-        return SegmentedFileSink(cam.output, cam.encode_config(), cam.segment_seconds)
+            return RtspPublishSink(cam.output, cam.encode, transport=cam.live.transport)
+        return SegmentedFileSink(cam.output, cam.encode, cam.segment_seconds)
 
     def _run_once(self) -> None:
         source = LiveSource(self.camera.source, self.camera.live_config())

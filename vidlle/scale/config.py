@@ -34,20 +34,22 @@ from pathlib import Path
 
 from vidlle.backends import BACKENDS
 from vidlle.errors import ConfigError, VidlleError, one_line
-from vidlle.io.encode import VIDEO_SUFFIXES, EncodeConfig
-from vidlle.io.live import LiveConfig, resolve
+from vidlle.io.encode import VIDEO_SUFFIXES
+from vidlle.io.live import resolve
 from vidlle.io.redact import redact
 from vidlle.io.sinks import segment_path
 from vidlle.io.sources import is_live, is_publish
 from vidlle.models import get_spec, load_model
 from vidlle.models.segment import find_seg_weights
 from vidlle.scale import SCALE_EXTRA
+from vidlle.settings import YAML, EncodeConfig, EnhancerConfig, LiveConfig, check_value, setting, settings_of
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-OVERLAYS = ("none", "seg")
-PRECISIONS = ("fp32", "fp16")
 DEFAULT_GPU_SHARE = 0.1  # a CUDA camera reserves a tenth of a GPU unless num_gpus says (docs/capacity.md)
+# A service outlives camera reboots: it waits for a camera that is not up yet, where a one-off
+# `vidlle enhance` fails at once (LiveConfig's default).
+SERVE_LIVE = LiveConfig(wait_for_source=True)
 
 
 @dataclass(frozen=True)
@@ -61,44 +63,31 @@ class CameraConfig:
         ``rtsp://`` URL to publish to, or None (enhance only: stats, no output).
     segment_seconds: file outputs: start a new file at every multiple of this many seconds of
         wall-clock time (like an NVR: 600 -> files start at :00, :10, ...); None = one file per run.
-    model, weights, backend, device, precision, temporal, strength: the Enhancer (see ``vidlle
-        enhance``; strength None = auto from each frame's exposure, else 0..2).
-    overlay, seg_weights: ``seg`` blends the ESPNetv2 segmentation in (weights path or None for
-        ``$VIDLLE_SEG_WEIGHTS`` / the cache dir).
-    transport, open_timeout, read_timeout, max_reconnects, wait_for_source: the LiveSource
-        (:class:`~vidlle.io.live.LiveConfig`); a service waits for cameras that are still booting.
-    codec, crf, preset: the encoder of file and RTSP outputs.
+    enhancer, encode, live: the settings of :mod:`vidlle.settings`; in the file each of their
+        fields is a key of its own (``model``, ``crf``, ``read_timeout``, ...), with the same
+        defaults as ``vidlle enhance`` except ``wait_for_source`` (on: :data:`SERVE_LIVE`).
     num_cpus, num_gpus: Ray resources reserved for the camera's actor (num_gpus is fractional:
         0.1 = ten cameras share a GPU; defaults to 0.1 when ``device`` is CUDA, else 0).
     max_restarts: times Ray (or the in-process runner) restarts a crashed camera; -1 = forever.
     max_task_retries: Ray retries of calls to a restarting actor (stats, stop); -1 = forever.
     """
 
-    name: str
-    source: str
-    output: str | None = None
-    segment_seconds: float | None = None
-    model: str = "curve"
-    weights: str | None = None
-    backend: str = "auto"
-    device: str = "cpu"
-    precision: str = "fp32"
-    temporal: bool = True
-    strength: float | None = None
-    overlay: str = "none"
-    seg_weights: str | None = None
-    transport: str = "tcp"
-    open_timeout: float = 10.0
-    read_timeout: float = 5.0
-    max_reconnects: int | None = None
-    wait_for_source: bool = True
-    codec: str = "libx264"
-    crf: int = 23
-    preset: str = "veryfast"
-    num_cpus: float = 1.0
-    num_gpus: float = 0.0
-    max_restarts: int = -1
-    max_task_retries: int = -1
+    name: str = setting(dataclasses.MISSING, "Unique camera name: letters, digits, '_', '.', '-' (it names files).", where=(YAML,))
+    source: str = setting(dataclasses.MISSING, "Live source: rtsp://..., http(s)://..., webcam:N, /dev/videoN, "
+                                "testsrc[:WxH][@FPS].", where=(YAML,))
+    output: str | None = setting(None, "File pattern ({name}, strftime fields), rtsp:// URL, or none.",
+                                 where=(YAML,))
+    segment_seconds: float | None = setting(None, "File outputs: a new file at every multiple of this many "
+                                                  "seconds of wall-clock time.", where=(YAML,))
+    enhancer: EnhancerConfig = EnhancerConfig()
+    encode: EncodeConfig = EncodeConfig()
+    live: LiveConfig = SERVE_LIVE
+    num_cpus: float = setting(1.0, "CPUs Ray reserves for the camera's actor.", low=0, where=(YAML,))
+    num_gpus: float = setting(0.0, "GPUs Ray reserves (fractional; 0.1 when device is CUDA).", low=0,
+                              where=(YAML,))
+    max_restarts: int = setting(-1, "Restarts of a crashed camera; -1 = forever.", where=(YAML,))
+    max_task_retries: int = setting(-1, "Ray retries of calls to a restarting actor; -1 = forever.",
+                                    where=(YAML,))
 
     @property
     def output_kind(self) -> str:
@@ -117,14 +106,9 @@ class CameraConfig:
             return "none"
         return redact(self.output)
 
-    def live_config(self):
-        live = LiveConfig(transport=self.transport, open_timeout=self.open_timeout, read_timeout=self.read_timeout,
-                          max_reconnects=self.max_reconnects, retry_first_connect=self.wait_for_source)
+    def live_config(self) -> LiveConfig:
         # Recordings keep frames (a buffer absorbs jitter); relaying or stats-only keep latency low.
-        return live.for_output(recording=self.output_kind == "file")
-
-    def encode_config(self):
-        return EncodeConfig(codec=self.codec, crf=self.crf, preset=self.preset)
+        return self.live.for_output(recording=self.output_kind == "file")
 
     def segment_path(self, when: float) -> Path:
         """The file a segment starting at ``when`` (time.time()) is recorded to (before de-duplication)."""
@@ -145,9 +129,14 @@ class ServiceConfig:
         raise KeyError(name)
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(CameraConfig)}
+# Every key of a camera: the camera's own fields and those of the settings it carries (group
+# None = the camera's own). Defaults, choices, ranges and types come from the fields.
+_GROUPS = {"enhancer": EnhancerConfig, "encode": EncodeConfig, "live": LiveConfig}
+_FIELDS: dict[str, tuple[str | None, dataclasses.Field]] = {
+    **{f.name: (None, f) for f, _ in settings_of(CameraConfig, YAML)},
+    **{f.name: (group, f) for group, cls in _GROUPS.items() for f, _ in settings_of(cls, YAML)},
+}
 _KEYS = sorted(_FIELDS)
-_OPTIONAL = {"output", "segment_seconds", "weights", "seg_weights", "max_reconnects", "strength"}
 _TOP_KEYS = ("defaults", "cameras")
 
 
@@ -238,8 +227,7 @@ def _camera(values: dict, where: str, base_dir: Path, explicit: set) -> CameraCo
                           "recorded files go through `vidlle enhance` (--ray for many)")
     kw["source"] = source
     try:
-        live = LiveConfig(transport=kw.get("transport", "tcp"), open_timeout=kw.get("open_timeout", 10.0),
-                          read_timeout=kw.get("read_timeout", 5.0), max_reconnects=kw.get("max_reconnects"))
+        live = dataclasses.replace(SERVE_LIVE, **_group(kw, "live"))
         resolve(source, live)
     except VidlleError as exc:
         raise ConfigError(f"{where}: {exc}") from None
@@ -276,34 +264,38 @@ def _camera(values: dict, where: str, base_dir: Path, explicit: set) -> CameraCo
     seg = kw.get("segment_seconds")
     if seg is not None and seg < 1:
         raise ConfigError(f"{where}: segment_seconds must be at least 1")
-    if kw.get("overlay", "none") not in OVERLAYS:
-        raise ConfigError(f"{where}: overlay must be one of {', '.join(OVERLAYS)}")
-    if kw.get("precision", "fp32") not in PRECISIONS:
-        raise ConfigError(f"{where}: precision must be one of {', '.join(PRECISIONS)}")
     _check_model(kw, where, base_dir)
-    device = kw.get("device", "cpu")
+    device = _get(kw, "device")
     if not (device == "cpu" or re.match(r"^cuda(:\d+)?$", device)):
         raise ConfigError(f"{where}: device must be cpu, cuda or cuda:N")
-    if kw.get("num_cpus", 1.0) < 0 or kw.get("num_gpus", 0.0) < 0:
-        raise ConfigError(f"{where}: num_cpus and num_gpus must be >= 0")
     if "num_gpus" not in kw and device.startswith("cuda"):
         kw["num_gpus"] = DEFAULT_GPU_SHARE
-    if kw.get("num_gpus", 0.0) > 1 and kw["num_gpus"] != int(kw["num_gpus"]):
+    if _get(kw, "num_gpus") > 1 and kw["num_gpus"] != int(kw["num_gpus"]):
         raise ConfigError(f"{where}: num_gpus above 1 must be a whole number (Ray's rule)")
     for key in ("max_restarts", "max_task_retries"):
-        if kw.get(key, -1) < -1:
+        if _get(kw, key) < -1:
             raise ConfigError(f"{where}: {key} must be -1 (forever) or >= 0")
-    if not 0 <= kw.get("crf", 23) <= 63:
-        raise ConfigError(f"{where}: crf must be 0..63")
-    return CameraConfig(**kw)
+    own = {k: v for k, v in kw.items() if _FIELDS[k][0] is None}
+    return CameraConfig(**own, enhancer=EnhancerConfig(**_group(kw, "enhancer")),
+                        encode=EncodeConfig(**_group(kw, "encode")), live=live)
+
+
+def _get(kw: dict, key: str):
+    """The camera's value of ``key``: given, or its field's default."""
+    return kw[key] if key in kw else _FIELDS[key][1].default
+
+
+def _group(kw: dict, group: str) -> dict:
+    """The values of ``kw`` that belong to settings group ``group`` (enhancer, encode, live)."""
+    return {k: v for k, v in kw.items() if _FIELDS[k][0] == group}
 
 
 def _check_model(kw: dict, where: str, base_dir: Path) -> None:
     try:
-        get_spec(kw.get("model", "curve"))
+        get_spec(_get(kw, "model"))
     except VidlleError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    backend = kw.get("backend", "auto")
+    backend = _get(kw, "backend")
     if backend != "auto" and backend not in BACKENDS:
         raise ConfigError(f"{where}: unknown backend {backend!r} (auto, {', '.join(BACKENDS)})")
     for key in ("weights", "seg_weights"):
@@ -314,7 +306,7 @@ def _check_model(kw: dict, where: str, base_dir: Path) -> None:
                 raise ConfigError(f"{where}: {key} {str(p)!r} not found")
             kw[key] = str(p)
     if kw.get("weights") is not None:
-        _check_weights(kw.get("model", "curve"), kw["weights"], where)
+        _check_weights(_get(kw, "model"), kw["weights"], where)
     if kw.get("overlay") == "seg" and kw.get("seg_weights") is None:
         try:  # $VIDLLE_SEG_WEIGHTS or the cache dir, resolved here: every camera gets the same file
             kw["seg_weights"] = str(find_seg_weights(None))
@@ -331,31 +323,11 @@ def _check_weights(model: str, weights: str, where: str) -> None:
 
 
 def _typed(key: str, value, where: str):
-    """``value`` converted to the field's type; ConfigError naming the key otherwise."""
-    if value is None or (key == "strength" and value == "auto"):
-        if key in _OPTIONAL:
-            return None
-        raise ConfigError(f"{where}: {key} must not be empty")
-    kind = _FIELDS[key].type
-    if "bool" in kind:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: {key} must be true or false, not {value!r}")
-        return value
-    if kind.startswith("int"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: {key} must be a whole number, not {value!r}")
-        return value
-    if kind.startswith("float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: {key} must be a number, not {value!r}")
-        if key in ("open_timeout", "read_timeout") and value <= 0:
-            raise ConfigError(f"{where}: {key} must be positive")
-        if key == "strength" and not 0 <= value <= 2:
-            raise ConfigError(f"{where}: strength must be auto or a number in 0..2")
-        return float(value)
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: {key} must be a string, not {value!r}")
-    return value
+    """``value`` converted to the key's field type and checked (:func:`vidlle.settings.check_value`)."""
+    try:
+        return check_value(_FIELDS[key][1], value, key)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _expand_env(text: str, where: str, key: str) -> str:

@@ -1,0 +1,146 @@
+"""What ``vidlle enhance`` and ``vidlle preview`` do once their arguments are settings.
+
+Each function plans the source and the sink (:mod:`vidlle.io.sources`), builds the Enhancer from
+its :class:`~vidlle.settings.EnhancerConfig`, runs the :class:`~vidlle.pipeline.Pipeline` and
+reports on stderr: progress, notes, the summary line, and the one-line message of an
+interrupted or failed run (which names a kept live recording). A backlog (a glob INPUT or
+``--ray``) runs every file through :mod:`vidlle.scale.backlog`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import click
+
+# OpenCV before anything that loads PyAV: PyAV's bundled libxcb freezes OpenCV windows.
+from vidlle.io.preview import PreviewControls, PreviewSink, keep_original  # noqa: I001
+from vidlle.api import Enhancer
+from vidlle.errors import Interrupted, ScaleError, VidlleError
+from vidlle.io.sources import open_source, plan
+from vidlle.pipeline import Pipeline, PipelineConfig, Stats
+from vidlle.progress import ProgressBar, summary_line
+from vidlle.report import stats_record, write_json
+from vidlle.scale import import_ray
+from vidlle.scale.backlog import (EnhanceSettings, failure_message, format_results, plan_jobs, run_ray,
+                                  run_sequential)
+from vidlle.settings import EncodeConfig, EnhancerConfig, LiveConfig
+
+
+def say(message: str) -> None:
+    """One ``vidlle: ...`` line on stderr."""
+    click.echo(f"vidlle: {message}", err=True)
+
+
+def enhance(input: str, output: str, enhancer_config: EnhancerConfig, encode: EncodeConfig, live: LiveConfig,
+            batch: int = 1, overwrite: bool = False, quiet: bool = False, stats_json: str | None = None) -> None:
+    """``vidlle enhance INPUT OUTPUT``: one video, image, folder or live source."""
+    source, sink, kind = plan(input, output, overwrite, encode, live_config=live, rtsp_transport=live.transport)
+    # Frames of a video are consecutive: temporal processing as asked; images are unrelated.
+    temporal = enhancer_config.temporal and kind in ("video", "live")
+    enhancer = Enhancer.from_config(replace(enhancer_config, temporal=temporal))
+    bar = None if quiet else ProgressBar()
+    pipeline = Pipeline(source, enhancer.enhance_frames, sink, PipelineConfig(batch=batch), progress=bar)
+    try:
+        stats = pipeline.run()
+    except Interrupted:
+        if bar:
+            bar.finish()
+        kept = getattr(sink, "kept_message", lambda: None)()
+        if stats_json and kind == "live":  # Ctrl-C is how a live recording ends: its counters still count
+            write_json(stats_json, stats_record(pipeline.stats, enhancer.describe()))
+        if kind == "live":
+            live_stats = pipeline.stats.live
+            dropped = ""
+            if live_stats is not None:  # frames still queued at the stop are not written: Ctrl-C is immediate
+                queued = max(0, live_stats.frames_in - live_stats.drops - pipeline.stats.frames)
+                dropped = f" ({live_stats.drops} dropped, {queued} still queued)"
+            raise Interrupted(f"interrupted after {pipeline.stats.frames} frames{dropped}; "
+                              f"{kept or 'nothing recorded to ' + output}") from None
+        raise Interrupted(f"interrupted after {pipeline.stats.frames} frames; nothing written to {output}") from None
+    except VidlleError as exc:
+        if bar:
+            bar.finish()
+        kept = getattr(sink, "kept_message", lambda: None)()
+        if kept:  # a live recording survives a fatal error; say where, on the same line
+            exc.args = (f"{exc}; {kept}",)
+        raise
+    if bar:
+        bar.finish()
+    if stats_json:
+        write_json(stats_json, stats_record(stats, enhancer.describe()))
+    if not quiet:
+        for note in enhancer.backend.notes + sink.notes:
+            say(f"note: {note}")
+        damage = getattr(source, "damage", lambda: None)() if kind == "video" else None
+        if damage:
+            say(f"warning: corrupt video data in {input}: {damage}")
+        line = summary_line(stats, enhancer.describe(), output)
+        if stats.live is not None:
+            lat = stats.latency_ms(0.5)
+            line += f" | live: {stats.live.line()}" + (f", capture->written {lat:.0f} ms" if lat is not None else "")
+        click.echo(line, err=True)
+
+
+def preview(source: str, enhancer_config: EnhancerConfig, live: LiveConfig, max_width: int = 1920) -> None:
+    """``vidlle preview SOURCE``: a window with the original and the enhanced picture."""
+    src, kind = open_source(source, live)
+    enhancer = Enhancer.from_config(enhancer_config)
+
+    def on_change(name: str, on: bool) -> None:
+        if name == "overlay" and enhancer.overlay is not None:
+            enhancer.overlay.enabled = on
+
+    controls = PreviewControls(overlay=enhancer.overlay is not None, on_change=on_change)
+    sink = PreviewSink(title=f"vidlle - {getattr(src, 'shown', source)}", controls=controls,
+                       live_stats=getattr(src, "stats", None), max_width=max_width)
+
+    def state_lines(stats) -> None:  # the window shows the state; stderr keeps one line per change
+        for event in stats.live.poll_events() if stats.live is not None else ():
+            say(event)
+
+    pipeline = Pipeline(src, keep_original(enhancer.enhance_frames, controls), sink, progress=state_lines)
+    sink.on_quit = pipeline.request_stop
+    try:
+        stats = pipeline.run()
+    except Interrupted:
+        raise Interrupted(f"interrupted after {pipeline.stats.frames} frames") from None
+    click.echo(summary_line(stats, enhancer.describe(), "window") + f" | {sink.status()}", err=True)
+
+
+def enhance_backlog(input: str, output: str, settings: EnhanceSettings, use_ray: bool = False, quiet: bool = False,
+                    stats_json: str | None = None) -> None:
+    """``vidlle enhance GLOB FOLDER [--ray]``: every file as the single-file path does it; a
+    table; ScaleError (exit 1) if any file failed."""
+    jobs = plan_jobs(input, output, settings.overwrite)
+    if use_ray:
+        import_ray()  # a missing extra fails before anything is said or started
+    bar = None if quiet else ProgressBar()
+    overall = Stats()
+
+    def on_progress(frames: int, expected: int | None, files_done: int) -> None:
+        if overall.expected is None and expected:  # the clock starts when the files do (not Ray's start-up)
+            overall.started = time.perf_counter()
+        overall.frames, overall.expected = frames, expected
+        if bar:
+            bar(overall)
+
+    if not quiet:
+        how = "as Ray tasks" if use_ray else "one after another (--ray: in parallel)"
+        say(f"{len(jobs)} file{'s' if len(jobs) != 1 else ''} -> {output}, {how}")
+    try:
+        run = (run_ray if use_ray else run_sequential)(jobs, settings, on_progress=on_progress)
+    finally:
+        if bar:
+            bar.finish()
+    if stats_json:
+        write_json(stats_json, run.as_dict())
+    if not quiet:
+        for line in format_results(run):
+            click.echo(line, err=True)
+        for note in dict.fromkeys(n for r in run.results for n in r.notes):
+            say(f"note: {note}")
+    failed = failure_message(run)
+    if failed:
+        raise ScaleError(failed)
