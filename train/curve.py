@@ -18,34 +18,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
-import subprocess
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from train.common import add_local_option, add_run_options, git_commit, predictor_input, seed_everything
 from train.data import ImageFolder
 from train.losses import ZeroReferenceLoss, semantic_focal_loss
 from vidlle.models import load_model
 from vidlle.models.curve import CurveConfig, CurveNet
-from vidlle.predictor import predictor_size
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def predictor_input(x: torch.Tensor, predict_size: int) -> torch.Tensor:
-    """Downscale (N, 3, H, W) to the predictor's input size with area averaging (as cv2 INTER_AREA)."""
-    h, w = predictor_size(x.shape[-2], x.shape[-1], predict_size)
-    return x if (h, w) == tuple(x.shape[-2:]) else F.interpolate(x, size=(h, w), mode="area")
+from vidlle.models.segment import find_seg_weights, load_segmenter
 
 
 class SemanticGuidance:
@@ -56,8 +42,6 @@ class SemanticGuidance:
     """
 
     def __init__(self, weights: str | None, weight: float, device: torch.device, size: int, images: int):
-        from vidlle.models.segment import find_seg_weights, load_segmenter
-
         self.path = find_seg_weights(weights)
         self.segmenter, self.classes = load_segmenter(self.path, device=device)
         self.weight, self.size, self.images = weight, size, images
@@ -88,13 +72,6 @@ def train_step(model, criterion, batch, optimizer, predict_size: int, clip: floa
     return float(loss.detach()), parts
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def export(ckpt_path: Path, dest: Path) -> None:
     """Write the shipped-weights format ({config, state_dict}) and its JSON training record."""
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
@@ -107,28 +84,19 @@ def export(ckpt_path: Path, dest: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, help="folder of (low-light) training images")
-    ap.add_argument("--out", type=Path, required=True, help="run folder: checkpoints and log")
-    ap.add_argument("--iters", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--size", type=int, default=256, help="training crop size")
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--seed", type=int, default=0)
+    add_run_options(ap, iters=3000, size=256, lr=1e-3, save_every=250, size_help="training crop size",
+                    export_help="only export OUT/last.pt to this weights file")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    ap.add_argument("--save-every", type=int, default=250)
-    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    ap.add_argument("--export", type=Path, help="only export OUT/last.pt to this weights file")
     ap.add_argument("--width", type=int, default=CurveConfig.width)
     ap.add_argument("--curve-steps", type=int, default=CurveConfig.steps)
     ap.add_argument("--predict-size", type=int, default=CurveConfig.predict_size)
-    ap.add_argument("--local", type=float, default=0.5,
-                    help="weight of the local map against its frame mean in the apply step (model config)")
+    add_local_option(ap)
     ap.add_argument("--max-luma", type=float, default=0.3,
                     help="train on images whose mean luma (0..1) is at most this; 1 for all")
     ap.add_argument("--sem-weight", type=float, default=0.1,
                     help="weight of SGZ's semantic loss (0 disables it and the segmenter)")
     ap.add_argument("--sem-size", type=int, default=0, help="segment a downscaled view (pixels; 0 = full crop)")
     ap.add_argument("--sem-images", type=int, default=0, help="segment only the first N crops of a batch (0 = all)")
-    ap.add_argument("--seg-weights", help="ESPNetv2 .pth (default: $VIDLLE_SEG_WEIGHTS or the cache dir)")
     ap.add_argument("--exposure-level", type=float, default=0.6)
     ap.add_argument("--exposure-patch", type=int, default=16, help="side of the exposure loss's regions (pixels)")
     ap.add_argument("--init", type=Path, help="start from these curve weights (e.g. the shipped ones; their architecture overrides --width etc.)")

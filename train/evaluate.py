@@ -33,106 +33,18 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
 
 from train import metrics
+from train.common import read_rgb
 from train.data import list_images
 from train.degrade import darken_seeded
+from train.methods import Method, parse_method
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DEFAULT_SETS = ("DICM", "LIME", "MEF", "NPE")
-
-Method = Callable[[np.ndarray, str], np.ndarray]
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise OSError(f"cannot read {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def adaptive_gamma(image: np.ndarray, target: float = 0.5) -> np.ndarray:
-    """Global gamma per image so that the mean luma maps to ``target``."""
-    mean = max(metrics.mean_brightness(image), 1e-3)
-    gamma = np.log(target) / np.log(mean)
-    lut = np.clip(255.0 * (np.arange(256) / 255.0) ** gamma + 0.5, 0, 255).astype(np.uint8)
-    return lut[image]
-
-
-def clahe(image: np.ndarray) -> np.ndarray:
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
-    lab[..., 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(lab[..., 0])
-    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
-
-
-def _curve(arg: str) -> Method:
-    from vidlle import Enhancer
-
-    enh = Enhancer("curve", backend="torch", weights=arg or None)
-    return lambda image, key: enh.enhance(image)
-
-
-def _published(arg: str) -> Method:
-    from train.official import PublishedEnhancer
-
-    if not arg:
-        raise SystemExit("published: needs a weights path, e.g. published:/path/Epoch99.pth")
-    enh = PublishedEnhancer(arg)
-    return lambda image, key: enh(image)
-
-
-def _folder(arg: str) -> Method:
-    root = Path(arg)
-
-    def lookup(image: np.ndarray, key: str) -> np.ndarray:
-        set_name, stem = key.split("/", 1)
-        for base in (root / set_name, root):
-            hits = sorted(base.glob(Path(stem).stem + ".*"))
-            if hits:
-                out = read_rgb(hits[0])
-                if out.shape != image.shape:
-                    out = cv2.resize(out, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
-                return out
-        raise FileNotFoundError(f"no output for {key} under {root}")
-
-    return lookup
-
-
-def _skf(arg: str) -> Method:
-    from train.skf.evaluate_method import skf_method
-
-    return skf_method(arg)
-
-
-def _skf_teacher(arg: str) -> Method:
-    from train.skf.evaluate_method import skf_teacher_method
-
-    return skf_teacher_method(arg)
-
-
-METHOD_KINDS: dict[str, Callable[[str], Method]] = {
-    "input": lambda arg: (lambda image, key: image),
-    "curve": _curve,
-    "published": _published,
-    "gamma": lambda arg: (lambda image, key: adaptive_gamma(image)),
-    "clahe": lambda arg: (lambda image, key: clahe(image)),
-    "dir": _folder,
-    "skf": _skf,
-    "skf-teacher": _skf_teacher,
-}
-
-
-def parse_method(spec: str) -> tuple[str, Method]:
-    label, _, rest = spec.partition("=") if "=" in spec.split(":", 1)[0] else ("", "", spec)
-    kind, _, arg = rest.partition(":")
-    if kind not in METHOD_KINDS:
-        raise SystemExit(f"unknown method kind {kind!r} (known: {', '.join(METHOD_KINDS)})")
-    return label or kind, METHOD_KINDS[kind](arg)
-
 
 @dataclass
 class Sample:

@@ -38,7 +38,9 @@ import numpy as np
 
 from train import metrics
 from train.data import list_images
-from train.evaluate import DEFAULT_SETS, SHARED, Method, grid, parse_method, read_rgb, Sample
+from train.common import read_rgb
+from train.evaluate import DEFAULT_SETS, SHARED, Sample, grid
+from train.methods import Method, parse_method
 from train.recipes import HELD_OUT_RECIPES, RECIPES, darken_with
 from train.skf.data import split_files
 

@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
-import random
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+
+from train.common import git_commit
+from train.skf.data import DEFAULT_DATA
+from train.skf.losses import DEFAULT_BINS
+from train.skf.modules import SemanticPrior
+from vidlle.models.segment import find_seg_weights, load_segmenter
+
+
+def add_skf_options(ap: argparse.ArgumentParser) -> None:
+    """The options both SKF trainers (teacher, student) have beyond :func:`train.common.add_run_options`:
+    reference data and its held-aside split, the SCH loss's histogram, validation, loader, device,
+    threads, a wall-time budget and quiet logs."""
+    ap.add_argument("--data", type=Path, action="append", help=f"reference folder(s), repeatable (default {DEFAULT_DATA})")
+    ap.add_argument("--holdout-every", type=int, default=4, help="hold aside every N-th image per folder (0: none)")
+    ap.add_argument("--sch-bins", type=int, default=DEFAULT_BINS)
+    ap.add_argument("--sch-size", type=int, default=0, help="compute SCH on a downscaled view (pixels; 0 = full crop)")
+    ap.add_argument("--val-images", type=int, default=8, help="held-aside validation pairs (0: no validation)")
+    ap.add_argument("--val-size", type=int, default=256)
+    ap.add_argument("--val-every", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=0, help="data loader processes")
+    ap.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--max-minutes", type=float, default=0,
+                    help="stop (saving last.pt) after this much wall time; --resume continues (0: no limit)")
+    ap.add_argument("--quiet", action="store_true")
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -21,25 +44,8 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def load_segmenter_prior(weights: str | None, device: torch.device, brighten: bool = True):
     """(SemanticPrior on ``device``, path of the weights) from :func:`vidlle.models.segment.load_segmenter`."""
-    from train.skf.modules import SemanticPrior
-    from vidlle.models.segment import find_seg_weights, load_segmenter
-
     path = find_seg_weights(weights)
     segmenter, _ = load_segmenter(path, device=device)
     return SemanticPrior(segmenter, brighten=brighten).to(device), path

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import torch
 
+from train.common import read_rgb
 from train.data import list_images
 from train.degrade import DegradeConfig, darken, darken_seeded
 from train.recipes import RECIPES
@@ -51,13 +52,6 @@ def split_files(folders: Sequence[str | Path], holdout_every: int = 4) -> tuple[
             for i, path in enumerate(sorted(groups[parent])):
                 (held if holdout_every and i % holdout_every == 0 else train).append(path)
     return train, held
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise OSError(f"cannot read {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _fit_short_side(img: np.ndarray, lo: int, hi: int) -> np.ndarray:

@@ -1,14 +1,7 @@
-"""SKF methods for the evaluation harness (``python -m train.evaluate --method LABEL=KIND:ARG``).
+"""The SKF ablations' own evaluation: per-class colour-histogram distance and PSNR on pairs.
 
-* ``skf_method(PATH)`` — the student (exported ``{config, state_dict}`` file or a training
-  ``last.pt``) through the inference path: INTER_AREA downscale to the predictor size, torch
-  predictor, the exposure gate and the shipped fast LUT apply of the tabulated bank
-  (:func:`vidlle.apply.apply_params`).
-* ``skf_teacher_method(PATH)`` — a teacher checkpoint at full resolution (with its ESPNetv2
-  prior when semantic; ``VIDLLE_SEG_WEIGHTS`` or the cache dir locate the weights).
-
-Both return ``method(image (H, W, 3) uint8 RGB, key) -> (H, W, 3) uint8 RGB``; the harness
-(``train/evaluate.py``) registers them as the ``skf`` and ``skf-teacher`` method kinds.
+The methods (``skf``: the student through the inference path; ``skf-teacher``: a teacher
+checkpoint) are in :mod:`train.methods`, shared with ``python -m train.evaluate``.
 
 The semantic ablation is judged by per-class colour-histogram distance as well as PSNR; the
 harness has no such metric, so this module's CLI computes both on synthetic pairs::
@@ -26,62 +19,17 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from vidlle.apply import ToneTable, apply_params
-from vidlle.exposure import frame_strength
-from vidlle.models.skf import TABLE_ROWS
-from vidlle.predictor import predictor_size
-
-
-class StudentEnhancer:
-    """The student on uint8 frames: predictor in torch (CPU), bank tabulated once, LUT apply."""
-
-    def __init__(self, path: str | Path, rows: int = TABLE_ROWS):
-        from train.skf.student import load_student
-
-        self.student = load_student(path)
-        self.config = self.student.config
-        self.tone = ToneTable.from_array(self.student.table(rows))
-
-    def predict(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        """(H, W, 3) uint8 -> ((3, h, w) float32 selector map at the predictor size, strength)."""
-        h, w = predictor_size(frame.shape[0], frame.shape[1], self.config.predict_size)
-        small = frame if (h, w) == frame.shape[:2] else cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-        x = small.transpose(2, 0, 1).astype(np.float32) / 255.0
-        with torch.inference_mode():
-            return self.student(torch.from_numpy(x)[None])[0].numpy(), frame_strength(x)
-
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
-        params, strength = self.predict(frame)
-        return apply_params(frame, params, self.tone, strength, self.config.local)
-
-
-def skf_method(arg: str):
-    """``skf:PATH`` (default: the shipped ``vidlle/models/weights/skf.pt``)."""
-    path = Path(arg) if arg else Path(__file__).resolve().parents[2] / "vidlle" / "models" / "weights" / "skf.pt"
-    if not path.is_file():
-        raise SystemExit(f"skf: no student weights at {path}")
-    enh = StudentEnhancer(path)
-    return lambda image, key: enh(image)
-
-
-def skf_teacher_method(arg: str):
-    """``skf-teacher:PATH`` (a teacher run's last.pt)."""
-    from train.skf.teacher import load_teacher
-
-    if not arg:
-        raise SystemExit("skf-teacher: needs a checkpoint path, e.g. skf-teacher:runs/skf_teacher/last.pt")
-    teacher = load_teacher(arg)
-
-    def run(image: np.ndarray, key: str) -> np.ndarray:
-        x = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) / 255.0)[None]
-        out = teacher(x)[0][0].numpy().transpose(1, 2, 0)
-        return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
-
-    return run
+from train.common import read_rgb
+from train.data import list_images
+from train.degrade import darken_seeded
+from train.methods import parse_method
+from train.skf.common import load_segmenter_prior
+from train.skf.data import PAIR_SEED
+from train.skf.losses import class_histograms, segment_masks
+from vidlle.models.segment import class_names_for
 
 
 # ----------------------------------------------------------------------------------------------
@@ -98,8 +46,6 @@ def class_sch(out: np.ndarray, ref: np.ndarray, prior, bins: int = 64, size: int
     tensor is 3 x H x W x bins). Returns {class index: distance} for classes covering at least
     ``min_fraction`` of the image.
     """
-    from train.skf.losses import class_histograms, segment_masks
-
     def tensor(img):
         x = torch.from_numpy(img.transpose(2, 0, 1).astype(np.float32) / 255.0)[None]
         if size and max(x.shape[-2:]) > size:
@@ -118,13 +64,6 @@ def class_sch(out: np.ndarray, ref: np.ndarray, prior, bins: int = 64, size: int
 
 
 def main(argv=None) -> int:
-    from train.data import list_images
-    from train.degrade import darken_seeded
-    from train.evaluate import parse_method
-    from train.skf.common import load_segmenter_prior
-    from train.skf.data import PAIR_SEED, read_rgb
-    from vidlle.models.segment import class_names_for
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--method", action="append", required=True, help="LABEL=KIND[:ARG], repeatable")
     ap.add_argument("--pairs", type=Path, required=True, help="folder of well-exposed references")

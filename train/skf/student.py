@@ -35,8 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from train.common import add_local_option, add_run_options, predictor_input, seed_everything
 from train.skf.common import (
     Progress,
+    add_skf_options,
     load_resume,
     load_segmenter_prior,
     pick_device,
@@ -44,7 +46,6 @@ from train.skf.common import (
     run_iterations,
     run_record,
     save_checkpoint,
-    seed_everything,
 )
 from train.skf.data import (
     DEFAULT_DATA,
@@ -55,7 +56,6 @@ from train.skf.data import (
     validation_pairs,
 )
 from train.skf.losses import (
-    DEFAULT_BINS,
     charbonnier,
     feature_distillation,
     sch_loss,
@@ -65,16 +65,9 @@ from train.skf.teacher import load_teacher, validate
 from train.recipes import TRAIN_RECIPES
 from vidlle.exposure import frame_strength
 from vidlle.models.skf import SKFConfig, SKFStudent, bank_from_logits, logits_from_bank
-from vidlle.predictor import predictor_size
 
 # Teacher features matched by the student's bottleneck: both at stride 4 of their own input.
 TEACHER_FEATURE = "d4"
-
-
-def predictor_input(x: torch.Tensor, predict_size: int) -> torch.Tensor:
-    """Downscale (N, 3, H, W) to the predictor's input size with area averaging (as cv2 INTER_AREA)."""
-    h, w = predictor_size(x.shape[-2], x.shape[-1], predict_size)
-    return x if (h, w) == tuple(x.shape[-2:]) else F.interpolate(x, size=(h, w), mode="area")
 
 
 def strengths(small: torch.Tensor) -> torch.Tensor:
@@ -127,20 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--teacher", type=Path, help="teacher checkpoint (OUT/last.pt of train.skf.teacher)")
     ap.add_argument("--no-distill", action="store_true", help="ablation: train on the pairs only, no teacher")
-    ap.add_argument("--data", type=Path, action="append", help=f"reference folder(s), repeatable (default {DEFAULT_DATA})")
-    ap.add_argument("--holdout-every", type=int, default=4)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--export", type=Path, help="only export OUT/last.pt to this weights file")
-    ap.add_argument("--iters", type=int, default=20000)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--size", type=int, default=384, help="training crop size (the student sees it downscaled)")
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--seed", type=int, default=0)
+    add_run_options(ap, iters=20000, size=384, lr=1e-3, save_every=500,
+                    size_help="training crop size (the student sees it downscaled)",
+                    export_help="only export OUT/last.pt to this weights file")
+    add_skf_options(ap)
     ap.add_argument("--width", type=int, default=SKFConfig.width)
     ap.add_argument("--predict-size", type=int, default=SKFConfig.predict_size)
     ap.add_argument("--knots", type=int, default=SKFConfig.knots)
-    ap.add_argument("--local", type=float, default=0.5,
-                    help="weight of the local map against its frame mean in the apply step (model config)")
+    add_local_option(ap)
     ap.add_argument("--init", type=Path, help="start from these student weights (shipped or checkpoint)")
     ap.add_argument("--recipes", default=",".join(TRAIN_RECIPES),
                     help="darkening recipes of train.recipes to train on (comma list)")
@@ -150,20 +137,6 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--w-sch", type=float, default=0.05, help="SCH on the student (0: no segmenter needed)")
     ap.add_argument("--w-tv", type=float, default=0.0, help="smoothness of the selector map (total variation)")
     ap.add_argument("--mask-source", choices=("target", "teacher"), default="target")
-    ap.add_argument("--sch-bins", type=int, default=DEFAULT_BINS)
-    ap.add_argument("--sch-size", type=int, default=0)
-    ap.add_argument("--seg-weights")
-    ap.add_argument("--val-images", type=int, default=8)
-    ap.add_argument("--val-size", type=int, default=256)
-    ap.add_argument("--val-every", type=int, default=1000)
-    ap.add_argument("--save-every", type=int, default=500)
-    ap.add_argument("--workers", type=int, default=0)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--max-minutes", type=float, default=0,
-                    help="stop (saving last.pt) after this much wall time; --resume continues (0: no limit)")
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--quiet", action="store_true")
     return ap
 
 

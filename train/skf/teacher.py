@@ -28,8 +28,10 @@ from pathlib import Path
 
 import torch
 
+from train.common import add_run_options, seed_everything
 from train.skf.common import (
     Progress,
+    add_skf_options,
     load_resume,
     load_segmenter_prior,
     pick_device,
@@ -37,7 +39,6 @@ from train.skf.common import (
     run_iterations,
     run_record,
     save_checkpoint,
-    seed_everything,
 )
 from train.skf.data import (
     DEFAULT_DATA,
@@ -48,7 +49,6 @@ from train.skf.data import (
     validation_pairs,
 )
 from train.skf.losses import (
-    DEFAULT_BINS,
     SemanticAdversarial,
     charbonnier,
     sch_loss,
@@ -107,38 +107,17 @@ def validate(run, darks: torch.Tensor, refs: torch.Tensor, device: torch.device,
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, action="append", help=f"reference folder(s), repeatable (default {DEFAULT_DATA})")
-    ap.add_argument("--holdout-every", type=int, default=4, help="hold aside every N-th image per folder (0: none)")
-    ap.add_argument("--out", type=Path, required=True, help="run folder: last.pt, log.jsonl")
-    ap.add_argument("--export", type=Path,
-                    help="only write OUT/last.pt without optimiser/discriminator state (what load_teacher needs)")
-    ap.add_argument("--iters", type=int, default=20000)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--size", type=int, default=256, help="training crop size (pixels)")
-    ap.add_argument("--lr", type=float, default=2e-4)
-    ap.add_argument("--seed", type=int, default=0)
+    add_run_options(ap, iters=20000, size=256, lr=2e-4, save_every=500, size_help="training crop size (pixels)",
+                    export_help="only write OUT/last.pt without optimiser/discriminator state (what load_teacher needs)")
+    add_skf_options(ap)
     ap.add_argument("--width", type=int, default=TeacherConfig.width)
     ap.add_argument("--heads", type=int, default=TeacherConfig.heads)
     ap.add_argument("--plain", action="store_true", help="ablation: no SE modules, no SCH, no SA (no segmenter)")
     ap.add_argument("--w-sch", type=float, default=0.05, help="weight of the SCH loss")
     ap.add_argument("--w-sa", type=float, default=0.01, help="weight of the SA loss")
     ap.add_argument("--sa-start", type=int, default=2000, help="iteration at which SA (and its discriminators) start")
-    ap.add_argument("--sch-bins", type=int, default=DEFAULT_BINS)
-    ap.add_argument("--sch-size", type=int, default=0, help="compute SCH on a downscaled view (pixels; 0 = full crop)")
-    ap.add_argument("--seg-weights", help="ESPNetv2 .pth (default: $VIDLLE_SEG_WEIGHTS or the cache dir)")
     ap.add_argument("--seg-brighten", action=argparse.BooleanOptionalAction, default=True,
                     help="show the segmenter a gamma-brightened copy of the dark input (paper: raw input)")
-    ap.add_argument("--val-images", type=int, default=8, help="held-aside validation pairs (0: no validation)")
-    ap.add_argument("--val-size", type=int, default=256)
-    ap.add_argument("--val-every", type=int, default=1000)
-    ap.add_argument("--save-every", type=int, default=500)
-    ap.add_argument("--workers", type=int, default=0, help="data loader processes")
-    ap.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    ap.add_argument("--max-minutes", type=float, default=0,
-                    help="stop (saving last.pt) after this much wall time; --resume continues (0: no limit)")
-    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    ap.add_argument("--quiet", action="store_true")
     return ap
 
 
