@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -40,7 +39,6 @@ def one_torch_thread():
 
 
 def pytest_collection_modifyitems(config, items):
-    slow_ok = os.environ.get("VIDLLE_SLOW") == "1"
     try:
         import torch
 
@@ -48,8 +46,6 @@ def pytest_collection_modifyitems(config, items):
     except ImportError:
         cuda = False
     for item in items:
-        if "slow" in item.keywords and not slow_ok:
-            item.add_marker(pytest.mark.skip(reason="slow test: set VIDLLE_SLOW=1 to run"))
         if "gpu" in item.keywords and not cuda:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
 
