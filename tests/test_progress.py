@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import time
 
-from vidlle.io.live import LiveStats
+from vidlle.io.livestats import LiveStats
 from vidlle.pipeline import Stats
 from vidlle.progress import ProgressBar, live_line
 
@@ -62,3 +62,13 @@ def test_log_output_prints_the_line_at_each_change_and_every_few_seconds():
     lines = log.getvalue().splitlines()
     assert lines[0].startswith("vidlle: rtsp://***@cam/live: stalled") and lines[1].startswith("812 frames | ")
     assert len(lines) == 2  # the second call had no change and came within 5 s
+
+
+def test_summary_and_progress_lines_share_one_formatter():
+    stats = _live_stats()
+    stats.live.corrupt, stats.live.skipped = 2, 1
+    progress = live_line(stats).split(" | ")
+    summary = stats.live.line().split(", ")
+    assert progress[1:-1] == stats.live.parts(stats.latency_ms(0.5))
+    assert "2 concealed, 1 skipped" in progress and "1 skipped" in summary and summary[-1] == progress[-2]
+

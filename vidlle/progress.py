@@ -16,20 +16,9 @@ def live_line(stats: Stats) -> str:
     """Progress of a live run: ``812 frames | in 25.0 fps, out 24.8 fps | 3 dropped | latency 95 ms |
     buffer 2/50 | streaming | 0:00:33`` (state: streaming, stalled 3 s, reconnecting, attempt 2,
     next in 4 s, gave up ...). fps in: decoded from the camera; out: handed to the enhancer;
-    latency: capture -> written (median of recent frames)."""
-    live = stats.live
-    parts = [f"{stats.frames} frames", f"in {live.fps_in:.1f} fps, out {live.fps_out:.1f} fps", f"{live.drops} dropped"]
-    lat = stats.latency_ms(0.5)
-    if lat is not None:
-        parts.append(f"latency {lat:.0f} ms")
-    if live.capacity > 1:
-        parts.append(f"buffer {live.buffered}/{live.capacity}")
-    if live.corrupt or live.skipped:
-        parts.append(f"{live.corrupt} concealed, {live.skipped} skipped")
-    if live.reconnects:
-        parts.append(f"{live.reconnects} reconnect{'s' if live.reconnects != 1 else ''}")
-    parts += [live.status(), _clock(stats.elapsed)]
-    return " | ".join(parts)
+    latency: capture -> written (median of recent frames). The source's parts come from
+    :meth:`vidlle.io.livestats.LiveStats.parts`."""
+    return " | ".join([f"{stats.frames} frames", *stats.live.parts(stats.latency_ms(0.5)), _clock(stats.elapsed)])
 
 
 class ProgressBar:
