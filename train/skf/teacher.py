@@ -55,6 +55,7 @@ from train.skf.losses import (
     segment_masks,
 )
 from train.skf.modules import SemanticPrior, TeacherConfig, TeacherNet
+from vidlle.errors import ModelError
 
 
 class Teacher:
@@ -85,8 +86,6 @@ def load_teacher(path: str | Path, device: torch.device | str = "cpu", seg_weigh
     net.load_state_dict(ckpt["model"])
     net.to(device).requires_grad_(False)
     if config.semantic and prior is None:
-        from vidlle.errors import ModelError
-
         recorded = ckpt["record"].get("segmenter_path")
         try:
             prior, _ = load_segmenter_prior(seg_weights, torch.device(device), ckpt["record"]["seg_brighten"])

@@ -14,6 +14,11 @@ need it; nothing here has import-time side effects.
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import threading
+
 from vidlle.errors import ScaleError
 
 SCALE_EXTRA = "pip install 'vidlle[scale]' (in a checkout: pip install -e '.[scale]')"
@@ -43,11 +48,6 @@ def init_ray(address: str | None = None, quiet: bool = True) -> bool:
     process already joined. Returns True when this call started/joined it (the caller shuts it
     down), False when it was already initialised.
     """
-    import logging
-    import os
-    import signal
-    import threading
-
     ray = import_ray()
     if ray.is_initialized():
         return False
