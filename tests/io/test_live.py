@@ -668,7 +668,7 @@ def test_publish_live_source_to_rtsp_server():
         pipe = Pipeline(src, identity, sink)
         threading.Timer(2.0, pipe.request_stop).start()
         stats = pipe.run()
-        time.sleep(0.3)
+        wait_until(lambda: server.received() >= stats.frames - 10, 10)  # the server decodes what is in flight
         received = server.stop()
     assert stats.frames >= 30
     assert received >= stats.frames - 10  # the server decoded what we sent (its count is in steps of 5)
@@ -681,7 +681,7 @@ def test_publish_file_is_paced_and_refused_server_is_clear(clips):
         t0 = time.perf_counter()
         stats = Pipeline(src, identity, sink).run()
         took = time.perf_counter() - t0
-        time.sleep(0.3)
+        wait_until(lambda: server.received() >= 10, 10)  # the server decodes what is in flight
         received = server.stop()
     assert stats.frames == 12 and received >= 10
     assert took > 0.35  # 12 frames at 25 fps are sent in real time (~0.44 s), not in a burst

@@ -91,6 +91,7 @@ class RtspServer:
         self.lines: queue.Queue = queue.Queue()
         self.sent = 0  # over every start of this server: a restarted camera counts from 0 again
         self._sent_before = 0
+        self._received = 0
 
     @property
     def url(self) -> str:
@@ -138,15 +139,14 @@ class RtspServer:
         return None
 
     def received(self) -> int:
-        """Frames a --record server decoded so far (its last RECEIVED line)."""
-        n = 0
+        """Frames a --record server decoded so far (its latest RECEIVED line; 0 before any)."""
         while True:
             try:
                 line = self.lines.get_nowait()
             except queue.Empty:
-                return n
+                return self._received
             if line.startswith("RECEIVED"):
-                n = int(line.split()[1])
+                self._received = int(line.split()[1])
 
     def kill(self) -> None:
         """SIGKILL: the connection drops as when a camera loses power."""
