@@ -22,13 +22,15 @@ import numpy as np
 import pytest
 
 from tests.support.servers import RtspServer, Xvfb, free_port, needs_rtsp, refused_port
-from vidlle.errors import InputError, InputNotFoundError, OutputError
+from vidlle.errors import InputError, InputNotFoundError, LiveSourceError, OutputError
 from vidlle.frames import Frame, StreamInfo
 from vidlle.io.encode import RtspPublishSink, VideoFileSink
-from vidlle.io.live import (TIME_BASE, LiveConfig, LiveSource, LiveSourceError, _Captured, redact, resolve, scrub,
-                             thin_one)
+from vidlle.io.live import TIME_BASE, LiveSource, _Captured, thin_one
+from vidlle.io.livespec import resolve
+from vidlle.io.redact import redact, scrub
 from vidlle.io.sources import open_source, plan
 from vidlle.pipeline import Interrupted, Pipeline
+from vidlle.settings import LiveConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = LiveConfig(open_timeout=3.0, read_timeout=1.5, backoff_initial=0.2, backoff_max=0.8)

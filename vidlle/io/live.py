@@ -30,7 +30,7 @@ StreamInfo``, iterate :class:`~vidlle.frames.Frame`, ``close()``), but:
   queues one line per change (:meth:`LiveStats.poll_events`) for the command line to print.
 - **Credentials** in URLs never reach a message: every message goes through :func:`redact`.
 
-Specs (``vidlle enhance SPEC ...`` / ``vidlle preview SPEC``): ``webcam:N`` and ``/dev/videoN``
+Specs (``vidlle enhance SPEC ...`` / ``vidlle preview SPEC``; resolved by :mod:`vidlle.io.livespec`): ``webcam:N`` and ``/dev/videoN``
 (Linux V4L2 through PyAV's ``v4l2`` demuxer; ``video_size``, ``framerate``, ``input_format``
 passed when configured), ``rtsp://`` / ``rtsps://`` (``rtsp_transport`` tcp|udp), ``http(s)://``,
 ``udp://``, ``srt://``, and ``testsrc[:WxH][@FPS]``: a virtual camera (FFmpeg's ``testsrc2``,
@@ -40,22 +40,19 @@ darkened, paced to real time by the ``realtime`` filter) that needs no hardware.
 from __future__ import annotations
 
 import collections
-import re
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
-from urllib.parse import urlsplit
 
 # isort: off
 import cv2  # before av: when PyAV's bundled libxcb loads first, OpenCV windows freeze
 import av
 # isort: on
 
-from vidlle.errors import InputError, InputNotFoundError, LiveSourceError
+from vidlle.errors import LiveSourceError
 from vidlle.frames import Frame, StreamInfo
+from vidlle.io.livespec import resolve
 from vidlle.io.livestats import LiveStats
 from vidlle.io.redact import redact, scrub
 from vidlle.settings import DROP_POLICIES, TRANSPORTS, LiveConfig
@@ -63,85 +60,7 @@ from vidlle.settings import DROP_POLICIES, TRANSPORTS, LiveConfig
 TIME_BASE = Fraction(1, 1000)
 STATES = ("connecting", "streaming", "reconnecting", "stopped")
 
-_TESTSRC = re.compile(r"^testsrc(?::(\d+)x(\d+))?(?:@(\d+(?:\.\d+)?))?$")
 _POLL = 0.1
-
-
-# -- what to open -----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class LiveInput:
-    """Resolved spec: ``url``/``format``/``options`` for ``av.open``; ``shown`` for messages."""
-
-    spec: str
-    url: str
-    format: str | None
-    options: dict
-    kind: str  # webcam | rtsp | stream | test
-    shown: str
-
-
-def testsrc_graph(width: int = 1280, height: int = 720, fps: float = 25) -> str:
-    """lavfi graph of the virtual camera: a dark moving test pattern released in real time."""
-    return (f"testsrc2=size={width}x{height}:rate={fps:g},"
-            "lutyuv=y=val*0.15:u=128+(val-128)*0.3:v=128+(val-128)*0.3,realtime")
-
-
-def resolve(spec: str, config: LiveConfig = LiveConfig()) -> LiveInput:
-    """Turn a live spec into what PyAV opens. InputError for malformed specs (no I/O here)."""
-    if spec.startswith("webcam:"):
-        n = spec[len("webcam:"):]
-        if not n.isdigit():
-            raise InputError(f"{spec}: expected a camera number, e.g. webcam:0")
-        return _v4l2(spec, f"/dev/video{int(n)}", config)
-    if spec.startswith("/dev/video"):
-        return _v4l2(spec, spec, config)
-    m = _TESTSRC.match(spec)
-    if m:
-        w, h = (int(m.group(1)), int(m.group(2))) if m.group(1) else (1280, 720)
-        fps = float(m.group(3)) if m.group(3) else 25.0
-        if not (2 <= w <= 8192 and 2 <= h <= 8192 and 0 < fps <= 240):
-            raise InputError(f"{spec}: size must be 2..8192 pixels a side and fps 1..240")
-        return LiveInput(spec, testsrc_graph(w, h, fps), "lavfi", {}, "test", spec)
-    parts = urlsplit(spec)
-    shown = redact(spec)
-    if parts.scheme not in ("rtsp", "rtsps", "http", "https", "udp", "srt") or not parts.hostname:
-        raise InputError(f"{shown}: not a live source URL (expected rtsp://host/path, http(s)://..., webcam:N)")
-    # A short probe keeps connecting quick (FFmpeg's default waits ~1 s); sizes are taken from
-    # decoded frames, not from the probe.
-    options = {"analyzeduration": "200000", "probesize": "32768"}
-    kind = "stream"
-    if parts.scheme.startswith("rtsp"):
-        options["rtsp_transport"] = config.transport
-        if config.latest_frame:
-            # nobuffer: frames read while probing are not queued up as a stale burst (they are
-            # discarded). Not when recording: those frames belong in the file, the buffer takes
-            # the burst. Not for other URLs: one may serve a short file that the probe reads whole.
-            options["fflags"] = "nobuffer"
-        kind = "rtsp"
-    return LiveInput(spec, spec, None, options, kind, shown)
-
-
-def _v4l2(spec: str, device: str, config: LiveConfig) -> LiveInput:
-    if not sys.platform.startswith("linux"):
-        raise InputError(f"{spec}: webcams are read through V4L2, which needs Linux")
-    options = {}
-    if config.video_size:
-        options["video_size"] = config.video_size
-    if config.framerate:
-        options["framerate"] = str(config.framerate)
-    if config.input_format:
-        options["input_format"] = config.input_format
-    shown = spec if spec == device else f"{spec} ({device})"
-    return LiveInput(spec, device, "v4l2", options, "webcam", shown)
-
-
-def check_available(spec: str, config: LiveConfig = LiveConfig()) -> LiveInput:
-    """:func:`resolve`, plus the checks that need no connection (a webcam's device node exists)."""
-    live = resolve(spec, config)
-    if live.kind == "webcam" and not Path(live.url).exists():
-        raise InputNotFoundError(f"no camera at {live.url} ({spec}): is it plugged in and is the V4L2 driver loaded?")
-    return live
 
 
 # -- the source --------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from vidlle.errors import InputError, InputNotFoundError, OutputError
 from vidlle.io.images import IMAGE_SUFFIXES, ImageSink, ImageSource, folder_images  # noqa: I001 - cv2 before av
 from vidlle.io.decode import VideoFileSource
 from vidlle.io.encode import VIDEO_SUFFIXES, RtspPublishSink, VideoFileSink
-from vidlle.io.live import LiveSource, check_available
+from vidlle.io.live import LiveSource
+from vidlle.io.livespec import check_available
 from vidlle.io.redact import redact
 from vidlle.settings import EncodeConfig, LiveConfig
 

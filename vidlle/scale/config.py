@@ -35,7 +35,7 @@ from pathlib import Path
 from vidlle.backends import BACKENDS
 from vidlle.errors import ConfigError, VidlleError, one_line
 from vidlle.io.encode import VIDEO_SUFFIXES
-from vidlle.io.live import resolve
+from vidlle.io.livespec import resolve
 from vidlle.io.redact import redact
 from vidlle.io.sinks import segment_path
 from vidlle.io.sources import is_live, is_publish
