@@ -286,13 +286,14 @@ def niqe(image: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
+def psnr(a: np.ndarray, b: np.ndarray, min_mse: float = 0.0) -> float:
     """Peak signal-to-noise ratio in dB of two (H, W, 3) uint8 RGB images, data range 255.
 
-    MSE over all pixels and channels; identical images give ``inf``.
+    MSE over all pixels and channels, at least ``min_mse``; identical images give ``inf`` when
+    ``min_mse`` is 0 (a positive floor keeps a mean over images finite).
     """
     a, b = _check_pair(a, b)
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    mse = max(float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)), min_mse)
     if mse == 0:
         return math.inf
     return float(10.0 * np.log10(255.0**2 / mse))

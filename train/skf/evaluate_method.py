@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from train import metrics
 from train.common import read_rgb
 from train.data import list_images
 from train.degrade import darken_seeded
@@ -83,8 +84,7 @@ def main(argv=None) -> int:
         psnrs, per_class = [], {}
         for i, (dark, ref) in enumerate(zip(darks, refs)):
             out = method(dark, f"pairs/{i}")
-            mse = float(np.mean((out.astype(np.float64) - ref.astype(np.float64)) ** 2))
-            psnrs.append(10.0 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+            psnrs.append(metrics.psnr(out, ref, min_mse=1e-10))
             for k, d in class_sch(out, ref, prior, args.bins).items():
                 per_class.setdefault(names[k], []).append(d)
         results[label] = {
