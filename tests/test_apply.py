@@ -1,8 +1,12 @@
+import os
+import shutil
+
 import numpy as np
 import pytest
 import torch
 
-from vidlle.apply import SHOULDER, ToneTable, apply_curve_map, apply_params, curve_table, curve_tone
+from vidlle.apply import (SHOULDER, Blend, ToneTable, apply_curve_map, apply_params, blend_frames, curve_table,
+                          curve_tone)
 from vidlle.errors import FrameError
 from vidlle.models.curve import curve_steps
 from vidlle.models.tone import hue_preserving_apply
@@ -164,18 +168,73 @@ def test_highlight_shoulder_keeps_lamps_from_burning_out():
     assert out[30] > 120  # shadows are still lifted hard
 
 
-@pytest.mark.parametrize("strength,local", [(1.0, 0.5), (0.37, 1.0), (1.8, 0.0), (0.0, 0.5)])
-def test_compiled_and_opencv_paths_agree_within_one_level(monkeypatch, strength, local):
-    pytest.importorskip("numba", reason="numba is not installed: only the OpenCV path exists")
-    from vidlle import fused as F
+def _native():
+    from vidlle import fused
 
+    ext = fused.native()
+    if ext is None:
+        pytest.skip("the C apply step is not built (no compiler at install, or VIDLLE_NO_NATIVE=1)")
+    return ext
+
+
+def test_native_apply_is_built_where_a_compiler_exists():
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler here: the package runs its NumPy/OpenCV apply")
+    if os.environ.get("VIDLLE_NO_NATIVE") == "1":
+        pytest.skip("VIDLLE_NO_NATIVE=1 turns the compiled apply off")
+    from vidlle import fused
+
+    assert fused.native() is not None, "setup.py did not build vidlle/_fastapply.c: `pip install -e .` again"
+    assert fused.describe().startswith("compiled")
+
+
+@pytest.mark.parametrize("strength,local", [(1.0, 0.5), (0.37, 1.0), (1.8, 0.0), (0.0, 0.5)])
+@pytest.mark.parametrize("shape,map_shape", [((123, 211), (9, 13)), ((7, 5), (7, 5)), ((1, 301), (2, 3))])
+def test_compiled_and_opencv_paths_agree_within_one_level(monkeypatch, strength, local, shape, map_shape):
+    ext = _native()
     rng = np.random.default_rng(9)
-    frame = rng.integers(0, 256, (123, 211, 3), dtype=np.uint8)
-    frame[:20] = rng.integers(0, 6, (20, 211, 3))  # deep shadows: the chroma blend works hardest
-    params = rng.uniform(-1, 1, (3, 9, 13)).astype(np.float32)
-    compiled_kernel = F._build()
-    monkeypatch.setattr("vidlle.apply.kernel", lambda: compiled_kernel)
+    frame = rng.integers(0, 256, shape + (3,), dtype=np.uint8)
+    frame[: max(1, shape[0] // 6)] = rng.integers(0, 6, (max(1, shape[0] // 6), shape[1], 3))  # deep shadows
+    params = rng.uniform(-1, 1, (3,) + map_shape).astype(np.float32)
+    monkeypatch.setattr("vidlle.apply.native", lambda: ext)
     compiled = apply_curve_map(frame, params, 8, strength, local)
-    monkeypatch.setattr("vidlle.apply.kernel", lambda: None)
+    monkeypatch.setattr("vidlle.apply.native", lambda: None)
     fallback = apply_curve_map(frame, params, 8, strength, local)
     assert np.abs(compiled.astype(int) - fallback).max() <= 1
+    if strength == 0.0:
+        assert np.array_equal(compiled, frame)
+
+
+@pytest.mark.parametrize("shape,classes_shape", [((120, 200), (60, 100)), ((121, 201), (60, 100)), ((3, 3), (1, 1))])
+def test_compiled_blend_matches_numpy_blend(monkeypatch, shape, classes_shape):
+    ext = _native()
+    rng = np.random.default_rng(4)
+    frame = rng.integers(0, 256, shape + (3,), dtype=np.uint8)
+    prev = rng.integers(0, 256, shape + (3,), dtype=np.uint8)
+    classes = rng.integers(0, 3, classes_shape).astype(np.uint8)
+    blend = Blend(prev, classes, (0.2, 0.5, 1.0))
+    params = rng.uniform(-1, 1, (3, 4, 6)).astype(np.float32)
+    monkeypatch.setattr("vidlle.apply.native", lambda: ext)
+    fused = apply_curve_map(frame, params, 8, 0.8, 0.5, blend)
+    plain = apply_curve_map(frame, params, 8, 0.8, 0.5)
+    reference = blend_frames(plain, blend)
+    assert np.abs(fused.astype(int) - reference).max() <= 1
+    full = classes[(np.arange(shape[0]) * classes_shape[0]) // shape[0]][:, (np.arange(shape[1]) * classes_shape[1]) // shape[1]]
+    moving, still = full == 2, full == 0
+    assert np.array_equal(fused[moving], plain[moving])  # moving pixels take the new frame as is
+    if not still.any():
+        return
+    expected = np.rint(0.2 * plain[still].astype(np.float64) + 0.8 * prev[still])
+    assert np.abs(fused[still] - expected).max() <= 1
+
+
+def test_compiled_apply_rejects_wrong_buffer_sizes():
+    ext = _native()
+    frame = np.zeros((4, 4, 3), np.uint8)
+    rows = np.zeros((2, 2), np.float32)
+    table = np.zeros((8, 256), np.float32)
+    keep = np.ones(256, np.float32)
+    with pytest.raises(ValueError, match="out"):
+        ext.apply(frame, 4, 4, rows, 2, 2, table, 8, keep, 1.0, np.zeros((4, 3, 3), np.uint8), None, None, 0, 0, 1, 1, 1)
+    with pytest.raises(ValueError, match="frame"):
+        ext.apply(frame, 5, 4, rows, 2, 2, table, 8, keep, 1.0, np.zeros((5, 4, 3), np.uint8), None, None, 0, 0, 1, 1, 1)

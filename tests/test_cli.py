@@ -284,7 +284,8 @@ def test_enhance_with_onnxruntime_backend_end_to_end(model, clips, tmp_path, cap
     _, frames, _ = decode_video(out)
     _, ref, _ = decode_video(clips["mute"])
     assert len(frames) == len(ref) == 5 and np.mean(frames) > 2.5 * np.mean(ref)
-    assert list((tmp_path / "cache" / "engines").glob(f"{model}-*-fp32-opset17.onnx"))
+    # the shipped graph runs: nothing is exported into the cache
+    assert not list((tmp_path / "cache").rglob("*.onnx"))
     code, err = run(capsys, "enhance", clips["mute"], tmp_path / "auto.mp4", "--model", model)
     assert code == 0 and "chosen by auto" in err.strip().splitlines()[-1]
 
@@ -319,13 +320,3 @@ def test_build_engine_onnx_only_then_info_lists_the_cache(tmp_path, capsys, monk
     assert main(["info"]) == 0
     assert "corrupt" in capsys.readouterr().out
     assert run(capsys, "build-engine", "--shapes", "nonsense")[0] == 2
-
-
-def test_bench_models_prints_backend_table_and_auto_choice(tmp_path, capsys, monkeypatch):
-    pytest.importorskip("onnxruntime")
-    monkeypatch.setenv("VIDLLE_CACHE", str(tmp_path))
-    code = main(["bench", "--models", "--sizes", "64x36", "--seconds", "0.1"])
-    out = capsys.readouterr().out
-    assert code == 0
-    assert "| 64x36 | torch | 36x64 |" in out and "| 64x36 | onnxruntime | 36x64 |" in out
-    assert "auto on cpu picks onnxruntime" in out

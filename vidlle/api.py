@@ -17,13 +17,15 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 from vidlle.apply import apply_params, check_frame
 from vidlle.backends import create_backend, model_source
 from vidlle.exposure import ExposureConfig, frame_strength
 from vidlle.frames import Frame
-from vidlle.models import get_spec, load_model
+from vidlle.models import LazyModule, get_spec, load_model
+from vidlle.models.shipped import load_runtime
 from vidlle.overlay import overlay_for
 from vidlle.predictor import predictor_input, predictor_size
 from vidlle.settings import EnhancerConfig
@@ -50,10 +52,17 @@ class Enhancer:
         self.temporal = TemporalState(temporal_config) if temporal else None
         self.overlay = overlay  # e.g. vidlle.overlay.SegmentationOverlay; drawn on the final picture
         self.spec = get_spec(model)
-        module, self.model_config = load_model(model, weights)
-        self.module = module  # torch predictor + reference apply (the GPU-resident benchmark uses it)
-        self.tone = module.tone()  # tabulated curves of the fast apply step
-        self.backend = create_backend(backend, module, device=device, precision=precision,
+        # The shipped runtime (ONNX graph + tone numbers) needs no torch: the CPU default path
+        # starts without importing it. Other weights, or another backend, load the torch module.
+        shipped = load_runtime(model) if weights is None else None
+        if shipped is not None:
+            self._module = LazyModule(model)
+            self.model_config, self.tone = shipped.config, shipped.tone
+        else:
+            module, self.model_config = load_model(model, weights)
+            self._module = LazyModule(model, weights, module)
+            self.tone = module.tone()  # tabulated curves of the fast apply step
+        self.backend = create_backend(backend, self._module, device=device, precision=precision,
                                       source=model_source(model, weights))
 
     @classmethod
@@ -65,6 +74,11 @@ class Enhancer:
                        overlay=overlay_for(config.overlay, config.seg_weights), strength=config.strength)
         enhancer.config = config
         return enhancer
+
+    @property
+    def module(self):
+        """The torch predictor + reference apply (loaded on first use when the shipped runtime runs)."""
+        return self._module.get()
 
     def describe(self) -> str:
         temporal = ", temporal" if self.temporal else ""
@@ -109,12 +123,23 @@ class Enhancer:
         frames = [check_frame(f) for f in frames]
         if not frames:
             return []
-        local = self.model_config.local
-        out = [apply_params(f, p, self.tone, k, local) for f, (p, k) in zip(frames, self.predict(frames))]
-        if self.temporal:
-            out = [self.temporal.denoise(o) for o in out]
+        out = [self._apply(f, p, k) for f, (p, k) in zip(frames, self.predict(frames))]
         if self.overlay is not None:
             out = [self.overlay(o) for o in out]
+        return out
+
+    def _apply(self, frame: np.ndarray, params: np.ndarray, strength: float) -> np.ndarray:
+        """The full-resolution step of one frame: curve, and with temporal denoising the blend
+        with the previous output, in one pass. Motion is planned on a low-resolution copy
+        enhanced the same way (:meth:`TemporalState.plan`), so the full frame is read once."""
+        local = self.model_config.local
+        if not (self.temporal and self.temporal.config.denoise):
+            return apply_params(frame, params, self.tone, strength, local)
+        height, width = frame.shape[:2]
+        small = cv2.resize(frame, self.temporal.motion_size(height, width), interpolation=cv2.INTER_AREA)
+        blend = self.temporal.plan(apply_params(small, params, self.tone, strength, local), frame.shape)
+        out = apply_params(frame, params, self.tone, strength, local, blend)
+        self.temporal.commit(out)
         return out
 
     def enhance(self, frame: np.ndarray) -> np.ndarray:

@@ -24,8 +24,9 @@ brightness, scales R, G and B alike.
 5. The per-frame strength k (:mod:`vidlle.exposure`) blends the curve with the identity:
    ``V' = V + k * (T(m, V) - V)``; the output is ``round(RGB * V' / V)``. k = 0 returns the frame.
 
-One compiled pass does it all when Numba is present (:mod:`vidlle.fused`); the OpenCV path
-below is the fallback. The curves are tabulated once in a :class:`ToneTable`: ``table[i, v]`` is ``T(m_i, v)`` (float
+With temporal processing on, the same pass also blends the result with the previous output
+(:class:`Blend`, planned by :mod:`vidlle.temporal`). One compiled pass does it all
+(:mod:`vidlle.fused`); the OpenCV/NumPy path below is the fallback. The curves are tabulated once in a :class:`ToneTable`: ``table[i, v]`` is ``T(m_i, v)`` (float
 output level) for input level ``v`` (0..255) and map value ``m_i`` on a grid of 4096 values over
 [-1, 1]. Step 2's lookup is one bilinear upsample of the (pre-scaled) map plus one 2-D nearest
 lookup, done by ``cv2.remap`` with V as x and the map as y. The grid spacing 2/4095 costs at most
@@ -42,7 +43,7 @@ import cv2
 import numpy as np
 
 from vidlle.errors import FrameError
-from vidlle.fused import kernel
+from vidlle.fused import native
 
 TABLE_ROWS = 4096
 # Slope of the highlight shoulder at white (see step 3 of the module doc); shared with the
@@ -107,6 +108,38 @@ def curve_tone(steps: int, rows: int = TABLE_ROWS) -> ToneTable:
     return ToneTable.from_array(curve_table(steps, rows))
 
 
+@dataclass(frozen=True, eq=False)
+class Blend:
+    """Temporal blend of an enhanced frame with the previous output, per half-resolution class.
+
+    prev: (H, W, 3) uint8, the previous output frame (same size as the frame).
+    classes: (h, w) uint8 in {0, 1, 2} (still, in between, moving); full-resolution pixel (y, x)
+        takes the class at ``(y * h // H, x * w // W)``.
+    weights: weight of the new frame per class; the previous output gets ``1 - weight``.
+    """
+
+    prev: np.ndarray
+    classes: np.ndarray
+    weights: tuple[float, float, float]
+
+    def class_index(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and columns of ``classes`` for each full-resolution row and column."""
+        h, w = self.classes.shape
+        return (np.arange(height) * h) // height, (np.arange(width) * w) // width
+
+
+def blend_frames(frame: np.ndarray, blend: Blend) -> np.ndarray:
+    """``round(w * frame + (1 - w) * prev)`` with w by class (NumPy; the compiled pass does the same).
+
+    Rounds half to even: rounding halves up biases a recursive average upwards (+0.25 levels
+    per frame at w = 1/2), which shows as a slow brightening of a still picture.
+    """
+    rows, cols = blend.class_index(*frame.shape[:2])
+    weight = np.asarray(blend.weights, np.float32)[blend.classes[rows[:, None], cols[None, :]]][..., None]
+    mixed = weight * frame + (1.0 - weight) * blend.prev
+    return np.minimum(np.rint(mixed), 255.0).astype(np.uint8)
+
+
 def check_frame(frame) -> np.ndarray:
     """Raise FrameError unless ``frame`` is an HxWx3 uint8 array; returns it C-contiguous."""
     if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
@@ -139,28 +172,48 @@ def _lookup(tone: ToneTable, levels: np.ndarray, rows: np.ndarray) -> np.ndarray
 
 
 def apply_params(frame: np.ndarray, params: np.ndarray, tone: ToneTable, strength: float = 1.0,
-                 local: float = 1.0) -> np.ndarray:
+                 local: float = 1.0, blend: Blend | None = None) -> np.ndarray:
     """Enhance ``frame`` with a low-resolution parameter map and a model's tone table.
 
     frame: (H, W, 3) uint8 RGB.
     params: (C, h, w) float32 in [-1, 1] (any C, h, w >= 1).
     strength: k in [0, 2]; 0 returns the frame unchanged, 1 is the model's curve.
     local: weight of the local map against its frame mean (the model's config).
-    Returns (H, W, 3) uint8, within 1 level of the reference torch apply.
+    blend: blend the result with the previous output (temporal denoising), in the same pass.
+    Returns a new (H, W, 3) uint8 array, within 1 level of the reference torch apply (and of
+    :func:`blend_frames` on it).
     """
     frame = check_frame(frame)
-    if strength <= 0.0:
-        return frame.copy()
     height, width = frame.shape[:2]
     # Map values -> table rows before upsampling: affine, so it commutes with bilinear resizing.
     rows = (luma_map(params, local) + 1.0) * ((tone.rows - 1) / 2.0)
+    ext = native()
+    if ext is not None:
+        out = np.empty_like(frame)
+        strength = max(0.0, float(strength))
+        if blend is None:
+            prev = classes = None
+            cls_h = cls_w = 0
+            weights = (1.0, 1.0, 1.0)
+        else:
+            prev, classes = np.ascontiguousarray(blend.prev), np.ascontiguousarray(blend.classes, np.uint8)
+            if prev.shape != frame.shape:
+                raise ValueError(f"blend: previous frame {prev.shape} is not {frame.shape}")
+            (cls_h, cls_w), weights = classes.shape, blend.weights
+        ext.apply(frame, height, width, rows, rows.shape[0], rows.shape[1], tone.table, tone.rows, _CHROMA_KEEP,
+                  strength, out, prev, classes, cls_h, cls_w, *weights)
+        return out
+    out = _apply_opencv(frame, rows, tone, strength)
+    return out if blend is None else blend_frames(out, blend)
+
+
+def _apply_opencv(frame: np.ndarray, rows: np.ndarray, tone: ToneTable, strength: float) -> np.ndarray:
+    """The fallback of :func:`apply_params`; rows: (h, w) float32 table rows (low resolution)."""
+    if strength <= 0.0:
+        return frame.copy()
+    height, width = frame.shape[:2]
     if rows.shape != (height, width):
         rows = cv2.resize(rows, (width, height), interpolation=cv2.INTER_LINEAR)
-    fused = kernel()
-    if fused is not None:
-        out = np.empty_like(frame)
-        fused(frame, np.ascontiguousarray(rows, dtype=np.float32), tone.table, _CHROMA_KEEP[0], float(strength), out)
-        return out
     r, g, b = cv2.split(frame)
     v8 = cv2.max(cv2.max(r, g), b)
     v = v8.astype(np.float32)
@@ -182,6 +235,6 @@ def apply_params(frame: np.ndarray, params: np.ndarray, tone: ToneTable, strengt
 
 
 def apply_curve_map(frame: np.ndarray, params: np.ndarray, steps: int, strength: float = 1.0,
-                    local: float = 1.0) -> np.ndarray:
+                    local: float = 1.0, blend: Blend | None = None) -> np.ndarray:
     """The curve model's apply: :func:`apply_params` with ``curve_tone(steps)``."""
-    return apply_params(frame, params, curve_tone(steps), strength, local)
+    return apply_params(frame, params, curve_tone(steps), strength, local, blend)

@@ -147,27 +147,20 @@ def serve(config, address, engine, stats_every, stats_json, duration, check, qui
               duration=duration, check=check, quiet=quiet)
 
 
-@cli.command()
-@click.option("--sizes", help="Comma list of 720p/1080p/4k/WxH [pipeline: 720p,1080p; --models: 720p,1080p "
-                               "on CPU, 720p,1080p,4k on the GPU].")
-@click.option("--seconds", type=click.FloatRange(0.1, 120),
-              help="Clip length [8] (pipeline), or time per measurement [1] (--models).")
-@click.option("--repeat", type=click.IntRange(1, 10), default=2, show_default=True, help="Runs per measurement (best kept).")
-@click.option("--models", "models_only", is_flag=True,
-              help="Model-only fps of every backend instead (CPU; GPU-resident frames when CUDA is present).")
-@click.option("--model", default="curve", show_default=True, help="Model to enhance with (curve, skf).")
-@click.option("--batch", type=click.IntRange(1, 256), default=8, show_default=True, help="GPU batch for --models.")
-def bench(sizes, seconds, repeat, models_only, model, batch):
-    """Throughput: bare PyAV transcode vs `vidlle enhance` on the same clip, and their ratio."""
-    size_list = [s.strip() for s in sizes.split(",") if s.strip()] if sizes else None
-    if models_only:
-        from vidlle.bench import run_model_bench
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
+@click.option("--models", "models_only", is_flag=True, help="Model-only fps of every backend (benchmarks/models.py).")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench(models_only, args):
+    """Throughput: bare PyAV transcode vs `vidlle enhance` on real footage, and their ratio.
 
-        run_model_bench(model, size_list, seconds or 1.0, batch=batch)
-        return
-    from vidlle.bench import run_pipeline_bench
+    Runs benchmarks/throughput.py (or benchmarks/models.py with --models) with ARGS; `vidlle
+    bench --help` shows the script's options.
+    """
+    from vidlle.bench import run
 
-    run_pipeline_bench(size_list or ["720p", "1080p"], seconds or 8.0, repeat, model=model)
+    code = run(models_only, list(args))
+    if code:
+        raise SystemExit(code)
 
 
 @cli.command("build-engine")

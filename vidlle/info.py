@@ -12,7 +12,9 @@ import torch
 
 from vidlle.backends import auto_choice, auto_order, available_backends
 from vidlle.engines.cache import ArtifactCache
+from vidlle.fused import describe as describe_apply
 from vidlle.models import available_models, get_spec
+from vidlle.models.shipped import load_runtime
 from vidlle.version import __version__
 
 
@@ -42,6 +44,9 @@ def info_lines() -> Iterator[str]:
         else:
             weights = "weights missing"
         yield f"  {name:12s} {spec.description}\n               {weights}"
+        runtime = load_runtime(name)
+        yield f"               CPU runtime: {runtime.onnx.name + ' (shipped, no export)' if runtime else 'exported on first use'}"
+    yield f"apply step: {describe_apply()}"
     yield from engine_cache_lines()
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vidlle.models.segment import load_segmenter, palette_for
 
 # Classes an operator cares about, in both label sets (Cityscapes and PASCAL VOC names).
 THINGS = {"person", "rider", "car", "truck", "bus", "train", "motorcycle", "motorbike", "bicycle",
@@ -51,6 +50,8 @@ class SegmentationOverlay:
 
     def __init__(self, model, classes: tuple[str, ...], config: OverlayConfig = OverlayConfig()):
         self.model, self.classes, self.config = model, classes, config
+        from vidlle.models.segment import palette_for  # torch, as load()
+
         self.palette = palette_for(len(classes))
         alpha = np.array([config.thing_alpha if c in THINGS else config.stuff_alpha for c in classes], np.float32)
         alpha[[i for i, c in enumerate(classes) if c in ("background", "void", "unlabeled")]] = 0.0
@@ -62,6 +63,9 @@ class SegmentationOverlay:
     @classmethod
     def load(cls, weights: str | None = None, config: OverlayConfig = OverlayConfig()) -> "SegmentationOverlay":
         """Find and load ESPNetv2 (``--seg-weights``, ``$VIDLLE_SEG_WEIGHTS`` or the cache dir)."""
+        # ESPNetv2 is a torch model: imported here, so enhancing without the overlay never loads torch.
+        from vidlle.models.segment import load_segmenter
+
         model, classes = load_segmenter(weights)
         return cls(model, classes, config)
 

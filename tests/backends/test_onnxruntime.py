@@ -6,8 +6,11 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from vidlle import Enhancer
+from vidlle.models import get_spec
+from vidlle.models.shipped import runtime_paths
 from vidlle.backends import available_backends, create_backend
 from vidlle.backends.onnxruntime import OnnxRuntimeBackend
 from vidlle.errors import BackendError
@@ -77,8 +80,23 @@ def test_unwritable_cache_exports_in_memory(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("VIDLLE_CACHE", str(blocker))  # mkdir under a file fails
-    enh = Enhancer("curve", backend="onnxruntime")
-    assert any("not writable" in n for n in enh.backend.notes)
+    # Other weights than the shipped ones: the shipped graph does not apply, an export is needed.
+    weights = tmp_path / "curve.pt"
+    blob = torch.load(get_spec("curve").weights_path, weights_only=True)
+    torch.save({**blob, "copied_for": "this test"}, weights)  # same network, other bytes (sha256)
+    enh = Enhancer("curve", backend="onnxruntime", weights=str(weights))
+    assert any("not writable" in n for n in enh.backend.notes), enh.backend.notes
     frame = night_frame(0, 72, 128, np.random.default_rng(0))
     ref = Enhancer("curve", backend="torch").enhance(frame)
+    assert np.abs(enh.enhance(frame).astype(np.int16) - ref).max() <= 1
+
+
+@pytest.mark.parametrize("model", ["curve", "skf"])
+def test_shipped_graph_runs_without_export_or_cache(tmp_path, monkeypatch, model):
+    monkeypatch.setenv("VIDLLE_CACHE", str(tmp_path / "cache"))
+    enh = Enhancer(model, backend="onnxruntime")
+    assert enh.backend.onnx_path == runtime_paths(model)[0]
+    assert not (tmp_path / "cache").exists()  # nothing exported
+    frame = night_frame(0, 72, 128, np.random.default_rng(0))
+    ref = Enhancer(model, backend="torch").enhance(frame)
     assert np.abs(enh.enhance(frame).astype(np.int16) - ref).max() <= 1

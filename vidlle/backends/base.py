@@ -17,19 +17,26 @@ class Backend(ABC):
     a torch tensor on that device out, queued on the current CUDA stream without waiting for
     it (no synchronisation per call). The default goes through ``predict``.
 
-    model: the torch module (eval mode). source: an :class:`vidlle.engines.specs.ModelSource`
-    (registry name, weights file, its sha256) for runtimes that run an exported artefact
-    (ONNX, TensorRT engine) and key their cache on it; None for torch.
+    model: the torch module (eval mode), or a :class:`vidlle.models.LazyModule` that loads it
+    when a runtime asks (:meth:`torch_module`); runtimes of exported artefacts never do.
+    source: an :class:`vidlle.engines.specs.ModelSource` (registry name, weights file, its
+    sha256) for runtimes that run an exported artefact (ONNX, TensorRT engine) and key their
+    cache on it; None for torch.
     """
 
     name: str = ""
 
     def __init__(self, model, device: str = "cpu", precision: str = "fp32", source=None):
+        self._model = model
         self.device = device
         self.precision = precision
         self.source = source
         self.chosen_by_auto = False
         self.notes: list[str] = []  # e.g. why auto skipped a faster backend
+
+    def torch_module(self):
+        """The torch module (loading it now if it came lazily)."""
+        return self._model.get() if hasattr(self._model, "get") and hasattr(self._model, "loaded") else self._model
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

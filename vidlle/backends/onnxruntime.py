@@ -1,7 +1,8 @@
 """onnxruntime runtime: CPU EP; CUDA / TensorRT EPs when the installed onnxruntime has them.
 
-The ONNX graph comes from the engine cache (exported from the torch model and verified
-against it on first use, see :mod:`vidlle.engines.export`). On CPU the session runs one intra-op
+The fp32 graph of the shipped weights ships with the package (:mod:`vidlle.models.shipped`);
+other graphs come from the engine cache (exported from the torch model and verified against it
+on first use, see :mod:`vidlle.engines.export`). On CPU the session runs one intra-op
 thread with denormals flushed (measured on the 2-core machine: 2.6 ms per 72x128 prediction
 with one thread, 8.3 ms with two, torch eager 4.9 ms). fp16 runs the mixed fp16 graph and
 needs a CUDA execution provider.
@@ -96,8 +97,14 @@ class OnnxRuntimeBackend(Backend):
         return providers + ["CPUExecutionProvider"]
 
     def _onnx(self, source, precision: str):
-        """Path of the cached, verified ONNX; None (bytes kept in memory) if the cache is unwritable."""
+        """Path of the shipped graph (fp32, the shipped weights), else of the cached, verified
+        export; None (bytes kept in memory) if the cache is unwritable."""
         from vidlle.engines.export import export_onnx, get_onnx
+        from vidlle.models.shipped import load_runtime
+
+        shipped = load_runtime(source.model) if precision == "fp32" else None
+        if shipped is not None and shipped.weights_sha256 == source.sha256:
+            return shipped.onnx
 
         try:
             return get_onnx(source, precision)

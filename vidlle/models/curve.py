@@ -15,34 +15,15 @@ Split as the design's model interface says:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vidlle.apply import curve_tone
+from vidlle.models.configs import CurveConfig
 from vidlle.models.tone import hue_preserving_apply, upsample_params
 
 __all__ = ["CurveConfig", "CurveNet", "apply_curve", "curve_steps", "upsample_params"]
-
-
-@dataclass(frozen=True)
-class CurveConfig:
-    """Hyper-parameters of the curve model (stored with the weights).
-
-    width: channels of the hidden layers.
-    steps: recurrent curve steps applied at full resolution.
-    predict_size: long side, in pixels, of the frame the predictor sees (smaller frames are not
-        upscaled).
-    local: weight of the local curve map against its frame mean in the apply step (1 = fully
-        local as Zero-DCE, which flattens contrast between regions; lower keeps it).
-    """
-
-    width: int = 16
-    steps: int = 8
-    predict_size: int = 128
-    local: float = 1.0
 
 
 class _SeparableConv(nn.Module):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from vidlle.errors import ModelError
+from vidlle.models.configs import CurveConfig, SKFConfig
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -29,12 +30,14 @@ class ModelSpec:
     description: one line for ``vidlle info``.
     build: callable(config dict) -> (nn.Module, config object).
     weights: file name under ``vidlle/models/weights``.
+    config: the config class (torch-free, :mod:`vidlle.models.configs`).
     """
 
     name: str
     description: str
     build: Callable
     weights: str
+    config: type
 
     @property
     def weights_path(self) -> Path:
@@ -52,14 +55,14 @@ class ModelSpec:
 # The factories import their network (and torch) when a model is built, not when the registry is
 # read: listing models, checking a name and the engine cache never load torch.
 def _build_curve(config: dict):
-    from vidlle.models.curve import CurveConfig, CurveNet
+    from vidlle.models.curve import CurveNet
 
     cfg = CurveConfig(**config)
     return CurveNet(cfg), cfg
 
 
 def _build_skf(config: dict):
-    from vidlle.models.skf import SKFConfig, SKFStudent
+    from vidlle.models.skf import SKFStudent
 
     cfg = SKFConfig(**config)
     return SKFStudent(cfg), cfg
@@ -73,12 +76,14 @@ _REGISTRY: dict[str, ModelSpec] = {
             description="zero-shot recurrent-curve enhancer (SGZ / Zero-DCE++ family)",
             build=_build_curve,
             weights="curve.pt",
+            config=CurveConfig,
         ),
         ModelSpec(
             name="skf",
             description="SKF student: learned curve bank, distilled from a semantic-aware teacher, trained on several darkening recipes",
             build=_build_skf,
             weights="skf.pt",
+            config=SKFConfig,
         ),
     )
 }
@@ -118,3 +123,24 @@ def load_model(name: str, weights: str | Path | None = None):
     except (RuntimeError, KeyError, TypeError, OSError) as exc:
         raise ModelError(f"weights at {path} do not fit model {name!r}: {exc}") from None
     return module.eval(), config
+
+
+class LazyModule:
+    """A registry model's torch module, loaded on first :meth:`get` (or given loaded).
+
+    Runtimes that run an exported artefact (the shipped ONNX graph) never ask for it, so the
+    CPU default path does not import torch.
+    """
+
+    def __init__(self, name: str, weights: str | Path | None = None, module=None):
+        self.name, self.weights, self._module = name, weights, module
+
+    def get(self):
+        """The torch module in eval mode (loaded now if it was not yet)."""
+        if self._module is None:
+            self._module, _ = load_model(self.name, self.weights)
+        return self._module
+
+    @property
+    def loaded(self) -> bool:
+        return self._module is not None

@@ -65,3 +65,18 @@ def hue_preserving_apply(x: torch.Tensor, params: torch.Tensor, curve: Callable,
     sat = 1.0 - (1.0 - keep) * (1.0 - 1.0 / gain.clamp_min(1e-6)).clamp_min(0.0)
     luma = (x * x.new_tensor(LUMA_601).reshape(1, 3, 1, 1)).sum(dim=1, keepdim=True)
     return gain * (luma + sat * (x - luma))
+
+
+@torch.no_grad()
+def resident_apply(module, frames: torch.Tensor, params: torch.Tensor, dtype: torch.dtype = torch.float32,
+                   strength: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """The apply step on frames that stay on their device (GPU-resident pipelines, batches).
+
+    module: a registry model (its ``apply`` is the reference apply, same curves as the CPU path).
+    frames: (N, 3, H, W) uint8 RGB on the device; params: (N, C, h, w) maps in [-1, 1].
+    dtype: compute precision (float16 on GPUs). Returns (N, 3, H, W) uint8 on the same device,
+    within 1 level of the CPU apply (:func:`vidlle.apply.apply_params`) in float32.
+    """
+    x = frames.to(dtype) * (1.0 / 255.0)
+    out = module.apply(x, params.to(dtype), strength)
+    return (out * 255.0).round_().clamp_(0, 255).to(torch.uint8)
