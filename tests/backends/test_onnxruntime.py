@@ -100,3 +100,20 @@ def test_shipped_graph_runs_without_export_or_cache(tmp_path, monkeypatch, model
     frame = night_frame(0, 72, 128, np.random.default_rng(0))
     ref = Enhancer(model, backend="torch").enhance(frame)
     assert np.abs(enh.enhance(frame).astype(np.int16) - ref).max() <= 1
+
+
+@pytest.mark.parametrize("model", ["curve", "skf"])
+def test_onnxruntime_matches_torch_within_one_level_on_real_photos(model):
+    import cv2
+
+    from tests.conftest import SHARED
+
+    photos = sorted((SHARED / "data" / "lowlight").glob("*/*"))[::16]
+    if not photos:
+        pytest.skip("../shared/data/lowlight is not here")
+    ort, ref = Enhancer(model, backend="onnxruntime"), Enhancer(model, backend="torch")
+    for path in photos:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        diff = np.abs(ort.enhance(rgb).astype(np.int16) - ref.enhance(rgb))
+        assert diff.max() <= 1, f"{path.name}: {diff.max()} levels"
