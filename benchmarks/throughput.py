@@ -211,7 +211,6 @@ def rss_rows(tmp: Path, model: str) -> list[tuple[str, float]]:
 def stage_costs(src: Path, model: str, frames: int = 80) -> dict[str, float]:
     """CPU ms per frame of each stage of the enhance step, in this process (one frame at a time)."""
     import av
-    import cv2
 
     from vidlle.api import Enhancer
     from vidlle.apply import apply_params
@@ -227,26 +226,27 @@ def stage_costs(src: Path, model: str, frames: int = 80) -> dict[str, float]:
     for f in images[:5]:
         enh.enhance(f)
     enh.reset()
-    cost = dict.fromkeys(("predictor input", "predictor", "map smoothing + exposure gate",
-                          "low-res motion plan", "full-res pass", "whole enhance step"), 0.0)
+    cost = dict.fromkeys(("quarter-size copy", "predictor input", "predictor", "map smoothing + exposure gate",
+                          "motion plan (quarter size)", "full-res pass", "whole enhance step"), 0.0)
     clock = time.process_time
     local = enh.model_config.local
     for f in images:
         t0 = clock()
-        x = enh._predictor_input(f)
+        small = enh._motion_copy(f)
         t1 = clock()
-        p = enh.backend.predict(x[None])[0]
+        x = enh._predictor_input(f, small)
         t2 = clock()
+        p = enh.backend.predict(x[None])[0]
+        t3 = clock()
         p = enh.temporal.smooth_params(x, p)
         k = frame_strength(x, enh.exposure)
-        t3 = clock()
-        small = cv2.resize(f, enh.temporal.motion_size(*f.shape[:2]), interpolation=cv2.INTER_AREA)
-        blend = enh.temporal.plan(apply_params(small, p, enh.tone, k, local), f.shape)
         t4 = clock()
+        blend = enh.temporal.plan(apply_params(small, p, enh.tone, k, local), f.shape)
+        t5 = clock()
         out = apply_params(f, p, enh.tone, k, local, blend)
         enh.temporal.commit(out)
-        t5 = clock()
-        for name, dt in zip(list(cost)[:5], (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+        t6 = clock()
+        for name, dt in zip(list(cost)[:6], (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
             cost[name] += dt
     enh.reset()
     t0 = clock()

@@ -27,7 +27,7 @@ from vidlle.frames import Frame
 from vidlle.models import LazyModule, get_spec, load_model
 from vidlle.models.shipped import load_runtime
 from vidlle.overlay import overlay_for
-from vidlle.predictor import predictor_input, predictor_size
+from vidlle.predictor import predictor_input, predictor_size, quarter_copy, quarter_size
 from vidlle.settings import EnhancerConfig
 from vidlle.temporal import TemporalConfig, TemporalState
 
@@ -90,9 +90,11 @@ class Enhancer:
         if self.temporal:
             self.temporal.reset()
 
-    def _predictor_input(self, frame: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 -> (3, h, w) float32 in [0, 1] at the predictor's size."""
-        return predictor_input(frame, predictor_size(frame.shape[0], frame.shape[1], self.model_config.predict_size))
+    def _predictor_input(self, frame: np.ndarray, quarter: np.ndarray | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 -> (3, h, w) float32 in [0, 1] at the predictor's size (``quarter``:
+        the frame's quarter-size copy when the caller has one, see :func:`predictor_input`)."""
+        size = predictor_size(frame.shape[0], frame.shape[1], self.model_config.predict_size)
+        return predictor_input(frame, size, quarter)
 
     def predict_params(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Low-resolution curve maps, (3, h, w) float32 in [-1, 1], one per frame.
@@ -102,16 +104,18 @@ class Enhancer:
         """
         return [p for p, _ in self.predict(frames)]
 
-    def predict(self, frames: Sequence[np.ndarray]) -> list[tuple[np.ndarray, float]]:
+    def predict(self, frames: Sequence[np.ndarray], quarters: Sequence[np.ndarray] | None = None
+                ) -> list[tuple[np.ndarray, float]]:
         """(map, strength) per frame: the low-resolution map as :meth:`predict_params` and the
-        apply step's strength in [0, 2] (:mod:`vidlle.exposure`)."""
+        apply step's strength in [0, 2] (:mod:`vidlle.exposure`). ``quarters``: the frames'
+        quarter-size copies, when the caller has them (saves a full-resolution read)."""
         groups: dict[tuple, list[int]] = defaultdict(list)
         for i, f in enumerate(frames):
             groups[f.shape[:2]].append(i)
         params: list = [None] * len(frames)
         smalls: list = [None] * len(frames)
         for indices in groups.values():
-            batch = np.stack([self._predictor_input(frames[i]) for i in indices])
+            batch = np.stack([self._predictor_input(frames[i], quarters[i] if quarters else None) for i in indices])
             for i, small, p in zip(indices, batch, self.backend.predict(batch)):
                 params[i], smalls[i] = p, small
         if self.temporal:
@@ -123,20 +127,34 @@ class Enhancer:
         frames = [check_frame(f) for f in frames]
         if not frames:
             return []
-        out = [self._apply(f, p, k) for f, (p, k) in zip(frames, self.predict(frames))]
+        # With temporal denoising every frame needs a small copy for motion; at a quarter of the
+        # size the predictor's input comes from the same copy (one full-resolution read, not two).
+        smalls = [self._motion_copy(f) for f in frames] if self._denoising else [None] * len(frames)
+        quarters = [s if s is not None and s.shape[:2] == quarter_size(*f.shape[:2])[::-1] else None
+                    for f, s in zip(frames, smalls)]
+        out = [self._apply(f, p, k, s) for f, (p, k), s in zip(frames, self.predict(frames, quarters), smalls)]
         if self.overlay is not None:
             out = [self.overlay(o) for o in out]
         return out
 
-    def _apply(self, frame: np.ndarray, params: np.ndarray, strength: float) -> np.ndarray:
+    @property
+    def _denoising(self) -> bool:
+        return bool(self.temporal and self.temporal.config.denoise)
+
+    def _motion_copy(self, frame: np.ndarray) -> np.ndarray:
+        if self.temporal.config.motion_scale == 4:
+            return quarter_copy(frame)
+        return cv2.resize(frame, self.temporal.motion_size(*frame.shape[:2]), interpolation=cv2.INTER_AREA)
+
+    def _apply(self, frame: np.ndarray, params: np.ndarray, strength: float, small: np.ndarray | None = None
+               ) -> np.ndarray:
         """The full-resolution step of one frame: curve, and with temporal denoising the blend
-        with the previous output, in one pass. Motion is planned on a low-resolution copy
-        enhanced the same way (:meth:`TemporalState.plan`), so the full frame is read once."""
+        with the previous output, in one pass. Motion is planned on ``small`` (the frame's
+        motion copy) enhanced the same way (:meth:`TemporalState.plan`)."""
         local = self.model_config.local
-        if not (self.temporal and self.temporal.config.denoise):
+        if not self._denoising:
             return apply_params(frame, params, self.tone, strength, local)
-        height, width = frame.shape[:2]
-        small = cv2.resize(frame, self.temporal.motion_size(height, width), interpolation=cv2.INTER_AREA)
+        small = self._motion_copy(frame) if small is None else small
         blend = self.temporal.plan(apply_params(small, params, self.tone, strength, local), frame.shape)
         out = apply_params(frame, params, self.tone, strength, local, blend)
         self.temporal.commit(out)

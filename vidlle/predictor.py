@@ -17,8 +17,35 @@ def predictor_size(height: int, width: int, predict_size: int) -> tuple[int, int
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def predictor_input(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (3, h, w) float32 in [0, 1] at ``size`` = (h, w) (area resampling)."""
+def quarter_size(height: int, width: int) -> tuple[int, int]:
+    """(width, height) (cv2 order) of a frame's quarter-size copy: the first of the two area
+    reductions of :func:`predictor_input`, and the copy the temporal stage judges motion on."""
+    return max(1, width // 4), max(1, height // 4)
+
+
+def quarter_copy(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H // 4, W // 4, 3) uint8 area average, in two halving steps: OpenCV's
+    2x area path is ~3x cheaper than its general 4x one (CPU time, 720p), for at most one level
+    of extra rounding."""
+    height, width = frame.shape[:2]
+    half = cv2.resize(frame, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(half, quarter_size(height, width), interpolation=cv2.INTER_AREA)
+
+
+def predictor_input(frame: np.ndarray, size: tuple[int, int], quarter: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (3, h, w) float32 in [0, 1] at ``size`` = (h, w) (area resampling).
+
+    A frame at least four times ``size`` both ways is reduced in two area steps, to
+    :func:`quarter_size` (an integer factor, OpenCV's fast path) and then to ``size``: nested
+    area averages are the one-step average up to the quarter copy's uint8 rounding, and the
+    enhancer already has that copy (``quarter``, (H // 4, W // 4, 3) uint8) for motion.
+    """
     h, w = size
+    height, width = frame.shape[:2]
+    if height >= 4 * h and width >= 4 * w:
+        qw, qh = quarter_size(height, width)
+        if quarter is None or quarter.shape[:2] != (qh, qw):
+            quarter = quarter_copy(frame)
+        frame = quarter
     small = frame if (h, w) == frame.shape[:2] else cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
     return small.transpose(2, 0, 1).astype(np.float32) * (1.0 / 255.0)

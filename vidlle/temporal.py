@@ -145,7 +145,7 @@ class TemporalState:
         noise; moving pixels only raise it a little (the estimate errs towards less denoising).
         """
         # ~16k samples are plenty for eight medians; small frames use every pixel.
-        step = max(1, int((diff.size / 16384) ** 0.5))
+        step = max(1, int(np.ceil((diff.size / 16384) ** 0.5)))
         d = diff[::step, ::step].ravel()
         band = (level[::step, ::step].ravel() >> 5).astype(np.int32)
         order = np.argsort(band, kind="stable")
