@@ -148,14 +148,19 @@ def _run(cmd: list[str], stats_file: Path | None) -> dict:
     return stats
 
 
+# Runs a command and prints its peak RSS (KiB). A small launcher, because a child forked from
+# this (large) benchmark process inherits the parent's high-water mark across exec on Linux.
+_RSS_LAUNCHER = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL); "
+                 "_, status, usage = os.wait4(p.pid, 0); print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)")
+
+
 def _peak_rss_mib(cmd: list[str]) -> float:
     """Peak resident memory of ``cmd`` (MiB), from the kernel's accounting of that one child."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-500:]}")
-    return usage.ru_maxrss / 1024.0
+    proc = subprocess.run([sys.executable, "-c", _RSS_LAUNCHER, *cmd], capture_output=True, text=True)
+    code, kib = (int(v) for v in proc.stdout.split())
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.strip()[-500:]}")
+    return kib / 1024.0
 
 
 def enhance_cmd(src: Path, dst: Path, model: str, stats: Path | None = None) -> list[str]:
@@ -262,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(bare_transcode(argv[1], argv[2])))
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated rows [{','.join(ROWS)}]")
+    ap.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated rows, or none [{','.join(ROWS)}]")
     ap.add_argument("--clip", type=Path, action="append", default=[],
                     help="benchmark this video file instead of the rows (repeatable)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each side per row (best counts)")
@@ -285,14 +290,15 @@ def main(argv: list[str] | None = None) -> int:
             if not clip.is_file():
                 raise SystemExit(f"bench: {clip}: no such file")
             rows.append(bench_row(clip.name, clip, tmp, args.repeat, args.model))
-        for row in [] if args.clip else [r.strip() for r in args.rows.split(",") if r.strip()]:
+        for row in [] if args.clip else [r.strip() for r in args.rows.split(",") if r.strip() not in ("", "none")]:
             print(f"bench: preparing {row} ...", file=sys.stderr, flush=True)
             src = make_clip(row, tmp)
             if src is None:
                 print(f"bench: {row}: clip not available here, skipped", file=sys.stderr)
                 continue
             rows.append(bench_row(row, src, tmp, args.repeat, args.model))
-        print_table(rows, args.model, args.repeat)
+        if rows:
+            print_table(rows, args.model, args.repeat)
         if args.rss:
             print("\n| peak RSS of vidlle enhance | MiB |\n|---|---|")
             for name, mib in rss_rows(tmp, args.model):
