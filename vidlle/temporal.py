@@ -51,15 +51,15 @@ class TemporalConfig:
     motion_low, motion_high: blurred difference, in units of the local noise level, above which
         a pixel counts as possibly moving (``between_weight``) and as moving (no averaging). The
         noise level is the *median* difference, so a still pixel sits near 1: at 1.0 half of
-        them were only half-averaged. 1.1 / 1.6 cut static noise by 82-83 % with ghosting under
-        10 % on the real clip for both models (``python -m train.temporal_eval``); 1.3 / 1.7, tuned
-        for the dimmer models of 0.1.0, let the brighter current ones ghost 11 %.
+        them were only half-averaged. 1.1 / 1.6 cut static noise by 77-82 % with ghosting under
+        9 % on the real clip for both models (``python -m train.temporal_eval``; higher
+        thresholds let the bright current models ghost more than 10 %: docs/temporal.md).
     blur: box size of the difference blur (odd, in motion-resolution pixels); larger detects
         faint motion better, but widens the un-averaged margin around moving objects.
     motion_scale: motion is judged on a copy 1/motion_scale of the frame's size. 4 (blur 3, a
-        12-pixel footprint) against 2 (blur 5, 10 pixels) on ``python -m train.temporal_eval``:
-        static noise -80 / -80 / -78 % instead of -82 % (street, still, starlight), ghosting
-        0.7 / 7.4 % instead of 1.8 / 9.0 %, at a quarter of the cost.
+        12-pixel footprint) against 2 (blur 5, 10 pixels) on ``python -m train.temporal_eval``
+        (curve): static noise -80 / -80 / -77 % instead of -82 % (street, still, starlight),
+        ghosting 0.7 / 7.6 % instead of 1.8 / 9.0 %, at a quarter of the cost.
     """
 
     map_weight: float = 0.3
