@@ -237,7 +237,7 @@ def stage_costs(src: Path, model: str, frames: int = 80) -> dict[str, float]:
     local = enh.model_config.local
     for f in images:
         t0 = clock()
-        small = enh._motion_copy(f)
+        small = enh.temporal.motion_copy(f)
         t1 = clock()
         x = enh._predictor_input(f, small)
         t2 = clock()

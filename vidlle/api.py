@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Sequence
 
-import cv2
 import numpy as np
 
 from vidlle.apply import apply_params, check_frame
@@ -27,7 +26,7 @@ from vidlle.frames import Frame
 from vidlle.models import LazyModule, get_spec, load_model
 from vidlle.models.shipped import load_runtime
 from vidlle.overlay import overlay_for
-from vidlle.predictor import predictor_input, predictor_size, quarter_copy, quarter_size
+from vidlle.predictor import predictor_input, predictor_size
 from vidlle.settings import EnhancerConfig
 from vidlle.temporal import TemporalConfig, TemporalState
 
@@ -128,11 +127,11 @@ class Enhancer:
         if not frames:
             return []
         # With temporal denoising every frame needs a small copy for motion; at a quarter of the
-        # size the predictor's input comes from the same copy (one full-resolution read, not two).
-        smalls = [self._motion_copy(f) for f in frames] if self._denoising else [None] * len(frames)
-        quarters = [s if s is not None and s.shape[:2] == quarter_size(*f.shape[:2])[::-1] else None
-                    for f, s in zip(frames, smalls)]
-        out = [self._apply(f, p, k, s) for f, (p, k), s in zip(frames, self.predict(frames, quarters), smalls)]
+        # size the predictor's input comes from the same copy (one full-resolution read, not two;
+        # predictor_input ignores a copy of another size).
+        smalls = [self.temporal.motion_copy(f) for f in frames] if self._denoising else None
+        out = [self._apply(f, p, k, smalls[i] if smalls else None)
+               for i, (f, (p, k)) in enumerate(zip(frames, self.predict(frames, smalls)))]
         if self.overlay is not None:
             out = [self.overlay(o) for o in out]
         return out
@@ -141,20 +140,14 @@ class Enhancer:
     def _denoising(self) -> bool:
         return bool(self.temporal and self.temporal.config.denoise)
 
-    def _motion_copy(self, frame: np.ndarray) -> np.ndarray:
-        if self.temporal.config.motion_scale == 4:
-            return quarter_copy(frame)
-        return cv2.resize(frame, self.temporal.motion_size(*frame.shape[:2]), interpolation=cv2.INTER_AREA)
-
     def _apply(self, frame: np.ndarray, params: np.ndarray, strength: float, small: np.ndarray | None = None
                ) -> np.ndarray:
-        """The full-resolution step of one frame: curve, and with temporal denoising the blend
-        with the previous output, in one pass. Motion is planned on ``small`` (the frame's
-        motion copy) enhanced the same way (:meth:`TemporalState.plan`)."""
+        """The full-resolution step of one frame: curve, and with temporal denoising (then
+        ``small`` is the frame's :meth:`TemporalState.motion_copy`) the blend with the previous
+        output, in one pass. Motion is planned on ``small`` enhanced the same way."""
         local = self.model_config.local
-        if not self._denoising:
+        if small is None:
             return apply_params(frame, params, self.tone, strength, local)
-        small = self._motion_copy(frame) if small is None else small
         blend = self.temporal.plan(apply_params(small, params, self.tone, strength, local), frame.shape)
         out = apply_params(frame, params, self.tone, strength, local, blend)
         self.temporal.commit(out)

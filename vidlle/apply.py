@@ -110,7 +110,7 @@ def curve_tone(steps: int, rows: int = TABLE_ROWS) -> ToneTable:
 
 @dataclass(frozen=True, eq=False)
 class Blend:
-    """Temporal blend of an enhanced frame with the previous output, per half-resolution class.
+    """Temporal blend of an enhanced frame with the previous output, per low-resolution class.
 
     prev: (H, W, 3) uint8, the previous output frame (same size as the frame).
     classes: (h, w) uint8 in {0, 1, 2} (still, in between, moving); full-resolution pixel (y, x)

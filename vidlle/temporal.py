@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from vidlle.apply import Blend, blend_frames
+from vidlle.predictor import quarter_copy
 
 _BANDS = 8  # brightness bands of the noise model (32 levels each)
 _CHANNEL_MEAN = np.full((1, 3), 1.0 / 3.0, np.float32)  # cv2.transform: (h, w, 3) -> (h, w) mean
@@ -174,9 +175,7 @@ class TemporalState:
         """
         if not self.config.denoise:
             return frame
-        height, width = frame.shape[:2]
-        small = cv2.resize(frame, self.motion_size(height, width), interpolation=cv2.INTER_AREA)
-        blend = self.plan(small, frame.shape)
+        blend = self.plan(self.motion_copy(frame), frame.shape)
         out = frame if blend is None else blend_frames(frame, blend)
         self.commit(out)
         return out
@@ -231,6 +230,14 @@ class TemporalState:
         """(width, height) of the copy motion is judged on (cv2 order)."""
         scale = self.config.motion_scale
         return max(1, width // scale), max(1, height // scale)
+
+    def motion_copy(self, frame: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 -> the area-averaged copy at :meth:`motion_size` that :meth:`plan`
+        wants (enhanced). At the default scale 4 it is :func:`vidlle.predictor.quarter_copy`, the
+        copy the predictor's input is reduced from as well."""
+        if self.config.motion_scale == 4:
+            return quarter_copy(frame)
+        return cv2.resize(frame, self.motion_size(*frame.shape[:2]), interpolation=cv2.INTER_AREA)
 
     def commit(self, out: np.ndarray) -> None:
         """Remember this frame's output (H, W, 3) uint8: the next frame blends with it."""

@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from vidlle.models.registry import LazyModule
+
 
 class Backend(ABC):
     """One runtime executing one parameter predictor.
@@ -36,7 +38,7 @@ class Backend(ABC):
 
     def torch_module(self):
         """The torch module (loading it now if it came lazily)."""
-        return self._model.get() if hasattr(self._model, "get") and hasattr(self._model, "loaded") else self._model
+        return self._model.get() if isinstance(self._model, LazyModule) else self._model
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -17,14 +17,14 @@ and onnxruntime; the graph is verified against torch first). A test fails while 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from vidlle.apply import TABLE_ROWS, ToneTable, curve_tone
-from vidlle.models.registry import WEIGHTS_DIR, get_spec
+from vidlle.models.registry import WEIGHTS_DIR, get_spec, load_model
 
 
 @dataclass(frozen=True)
@@ -84,12 +84,12 @@ def load_runtime(name: str) -> ShippedRuntime | None:
 
 def write_runtime(name: str, directory: Path = WEIGHTS_DIR) -> dict:
     """Export model ``name``'s shipped weights to its runtime files (torch, onnx, onnxruntime)."""
-    from dataclasses import asdict
+    # Here, not at the top: torch is heavy, and vidlle.engines imports this package (the
+    # export specs read the registry), so a module-level import would be a circle.
+    import torch
 
     from vidlle.engines.export import export_onnx, verify_onnx
     from vidlle.engines.specs import ModelSource
-
-    from vidlle.models import load_model
 
     spec = get_spec(name)
     source = ModelSource.resolve(name)
@@ -106,8 +106,6 @@ def write_runtime(name: str, directory: Path = WEIGHTS_DIR) -> dict:
         tone = {"kind": "bank", "file": bank_path.name}
     else:
         tone = {"kind": "curve", "steps": config.steps}
-    import torch
-
     meta = {"model": name, "weights": spec.weights, "weights_sha256": spec.weights_sha256(), "config": asdict(config),
             "tone": tone, "exporter": f"torch-{torch.__version__}", "verification": report}
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
