@@ -163,28 +163,43 @@ def _peak_rss_mib(cmd: list[str]) -> float:
     return kib / 1024.0
 
 
-def enhance_cmd(src: Path, dst: Path, model: str, stats: Path | None = None) -> list[str]:
+def enhance_cmd(src: Path, dst: Path, model: str, stats: Path | None = None, denoise: float | None = None
+                ) -> list[str]:
     cmd = [sys.executable, "-m", "vidlle", "enhance", str(src), str(dst), "-y", "--quiet", "--model", model,
            "--codec", ENCODER["codec"], "--crf", ENCODER["crf"], "--preset", ENCODER["preset"]]
+    if denoise is not None:
+        cmd += ["--denoise", str(denoise)]
     return cmd + (["--stats-json", str(stats)] if stats else [])
 
 
-def bench_row(row: str, src: Path, tmp: Path, repeat: int, model: str) -> dict:
+def bench_row(row: str, src: Path, tmp: Path, repeat: int, model: str, denoise_off: bool = False) -> dict:
+    """Best of ``repeat`` alternating runs of the bare transcode and `vidlle enhance` (defaults);
+    ``denoise_off`` adds `vidlle enhance --denoise 0` to each round, for the spatial denoiser's
+    net cost (its own CPU against what x264 saves on the cleaner picture)."""
     import av
 
     with av.open(str(src)) as c:
         s = c.streams.video[0]
         width, height, frames = s.width, s.height, s.frames
-    bares, vids = [], []
+    bares, vids, offs = [], [], []
     for i in range(repeat):
         bares.append(_run([sys.executable, __file__, "bare", str(src), str(tmp / "bare.mp4")], None))
         stats = tmp / "stats.json"
         vids.append(_run(enhance_cmd(src, tmp / "vidlle.mp4", model, stats), stats))
-        print(f"bench: {row} run {i + 1}/{repeat}: bare {bares[-1]['steady_fps']:.1f} fps, "
-              f"vidlle {vids[-1]['steady_fps']:.1f} fps", file=sys.stderr, flush=True)
+        line = f"bench: {row} run {i + 1}/{repeat}: bare {bares[-1]['steady_fps']:.1f} fps, vidlle {vids[-1]['steady_fps']:.1f} fps"
+        if denoise_off:
+            offs.append(_run(enhance_cmd(src, tmp / "vidlle_off.mp4", model, stats, denoise=0.0), stats))
+            line += f", --denoise 0 {offs[-1]['steady_fps']:.1f} fps"
+        print(line, file=sys.stderr, flush=True)
     bare, vid = (max(runs, key=lambda r: r["steady_fps"]) for runs in (bares, vids))
-    return {"row": row, "size": f"{width}x{height}", "height": height, "frames": frames, "bare": bare, "vidlle": vid,
-            "ratio": vid["steady_fps"] / bare["steady_fps"]}
+    out = {"row": row, "size": f"{width}x{height}", "height": height, "frames": frames, "bare": bare, "vidlle": vid,
+           "ratio": vid["steady_fps"] / bare["steady_fps"],
+           "bytes": {"bare": (tmp / "bare.mp4").stat().st_size, "vidlle": (tmp / "vidlle.mp4").stat().st_size}}
+    if offs:
+        off = max(offs, key=lambda r: r["steady_fps"])
+        out.update(off=off, ratio_off=off["steady_fps"] / bare["steady_fps"])
+        out["bytes"]["off"] = (tmp / "vidlle_off.mp4").stat().st_size
+    return out
 
 
 def print_table(rows: list[dict], model: str, repeat: int) -> None:
@@ -199,6 +214,15 @@ def print_table(rows: list[dict], model: str, repeat: int) -> None:
         print(f"| {r['row']} | {r['size']} | {r['frames']} | {r['bare']['steady_fps']:.1f} | "
               f"{r['vidlle']['steady_fps']:.1f} | {r['ratio']:.2f} | {verdict} | {r['bare']['startup_s']:.2f} / "
               f"{r['vidlle']['startup_s']:.2f} s | {r['bare']['steady_cpu_ms']:.0f} / {r['vidlle']['steady_cpu_ms']:.0f} |")
+    print("\n| clip | output size bare / vidlle | ratio |" + (" with --denoise 0: fps ratio, CPU ms, size ratio |"
+                                                         if any("off" in r for r in rows) else ""))
+    print("|---|---|---|" + ("---|" if any("off" in r for r in rows) else ""))
+    for r in rows:
+        b = r["bytes"]
+        line = f"| {r['row']} | {b['bare'] / 1e6:.2f} / {b['vidlle'] / 1e6:.2f} MB | {b['vidlle'] / b['bare']:.2f}x |"
+        if "off" in r:
+            line += f" {r['ratio_off']:.2f}, {r['off']['steady_cpu_ms']:.0f} ms, {b['off'] / b['bare']:.2f}x |"
+        print(line)
 
 
 def rss_rows(tmp: Path, model: str) -> list[tuple[str, float]]:
@@ -273,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each side per row (best counts)")
     ap.add_argument("--model", default="curve")
     ap.add_argument("--rss", action="store_true", help="also peak RSS of `vidlle enhance` at 1080p and 4K")
+    ap.add_argument("--denoise-off", action="store_true",
+                    help="also run `vidlle enhance --denoise 0` in each round (the spatial denoiser's net cost)")
     ap.add_argument("--stages", action="store_true", help="only the CPU ms per frame of each stage (bbb-720p, bbb-1080p)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vidlle-bench-") as tmp_name:
@@ -289,14 +315,14 @@ def main(argv: list[str] | None = None) -> int:
         for clip in args.clip:
             if not clip.is_file():
                 raise SystemExit(f"bench: {clip}: no such file")
-            rows.append(bench_row(clip.name, clip, tmp, args.repeat, args.model))
+            rows.append(bench_row(clip.name, clip, tmp, args.repeat, args.model, args.denoise_off))
         for row in [] if args.clip else [r.strip() for r in args.rows.split(",") if r.strip() not in ("", "none")]:
             print(f"bench: preparing {row} ...", file=sys.stderr, flush=True)
             src = make_clip(row, tmp)
             if src is None:
                 print(f"bench: {row}: clip not available here, skipped", file=sys.stderr)
                 continue
-            rows.append(bench_row(row, src, tmp, args.repeat, args.model))
+            rows.append(bench_row(row, src, tmp, args.repeat, args.model, args.denoise_off))
         if rows:
             print_table(rows, args.model, args.repeat)
         if args.rss:

@@ -234,7 +234,13 @@ def test_compiled_apply_rejects_wrong_buffer_sizes():
     rows = np.zeros((2, 2), np.float32)
     table = np.zeros((8, 256), np.float32)
     keep = np.ones(256, np.float32)
+    no_guide = (None, 0, 0, 0.0, 2.0, 0.0, 1.0, 1.0, 1.0)
     with pytest.raises(ValueError, match="out"):
-        ext.apply(frame, 4, 4, rows, 2, 2, table, 8, keep, 1.0, np.zeros((4, 3, 3), np.uint8), None, None, 0, 0, 1, 1, 1)
+        ext.apply(frame, 4, 4, rows, 2, 2, table, 8, keep, 1.0, np.zeros((4, 3, 3), np.uint8), None, None, 0, 0, 1, 1, 1,
+                  *no_guide)
     with pytest.raises(ValueError, match="frame"):
-        ext.apply(frame, 5, 4, rows, 2, 2, table, 8, keep, 1.0, np.zeros((5, 4, 3), np.uint8), None, None, 0, 0, 1, 1, 1)
+        ext.apply(frame, 5, 4, rows, 2, 2, table, 8, keep, 1.0, np.zeros((5, 4, 3), np.uint8), None, None, 0, 0, 1, 1, 1,
+                  *no_guide)
+    with pytest.raises(ValueError, match="guide"):
+        ext.apply(frame, 4, 4, rows, 2, 2, table, 8, keep, 1.0, np.zeros((4, 4, 3), np.uint8), None, None, 0, 0, 1, 1, 1,
+                  np.zeros((4, 2, 3), np.float32), 2, 2, 1.0, 3.0, 2.0, 1.0, 1.0, 1.0)

@@ -17,9 +17,11 @@ Methods (``LABEL=KIND[:ARG]``; LABEL defaults to KIND):
 * ``dir:FOLDER`` — already-enhanced outputs of any other method, found as
   ``FOLDER/<set>/<stem>.*`` (or ``FOLDER/<stem>.*``).
 
-Data: the unpaired sets ``--lowlight/{DICM,LIME,MEF,NPE}`` and synthetic pairs made from
+Data: the unpaired sets ``--lowlight/{DICM,LIME,MEF,NPE}``, synthetic pairs made from
 ``--pairs`` (well-exposed references) by :func:`train.degrade.darken_seeded` with seed
-``--pair-seed + index`` (the recipe is documented there). Metrics (:mod:`train.metrics`): NIQE
+``--pair-seed + index`` (the recipe is documented there), and captured pairs ``--real-pairs``
+(``DIR/low`` + ``DIR/normal``; LOL v1's eval15 split is the standard one, scored also after
+scaling each output to the reference's mean gray, "GT-mean"). Metrics (:mod:`train.metrics`): NIQE
 (lower is better), mean brightness, noise σ of the output in flat dark regions of the input (8-bit
 units) and its gain over the input's, paired PSNR/SSIM and colour cast (mean |Δa*|, |Δb*| against the
 reference), per-image time. Writes ``results.md``, ``results.json`` and ``grid.png`` to ``--out``.
@@ -72,6 +74,23 @@ def load_pairs(root: Path, seed: int, limit: int | None) -> list[Sample]:
     return samples
 
 
+def load_real_pairs(root: Path, limit: int | None) -> list[Sample]:
+    """Captured pairs ``root/low/NAME`` + ``root/normal/NAME`` (e.g. LOL v1's eval15 split)."""
+    lows = list_images(root / "low")[:limit] if (root / "low").is_dir() else []
+    samples = [Sample(f"real/{p.name}", read_rgb(p), read_rgb(root / "normal" / p.name))
+               for p in lows if (root / "normal" / p.name).is_file()]
+    if not samples:
+        raise SystemExit(f"--real-pairs {root}: no low/NAME + normal/NAME pairs")
+    return samples
+
+
+def gt_mean(out: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``out`` scaled so that its mean gray matches the reference's (the "GT-mean" protocol of
+    LOL papers: it scores structure and colour without the exposure choice)."""
+    scale = metrics.mean_brightness(ref) / max(metrics.mean_brightness(out), 1e-6)
+    return np.clip(np.rint(out.astype(np.float64) * scale), 0, 255).astype(np.uint8)
+
+
 def score(sample: Sample, out: np.ndarray, seconds: float, with_niqe: bool) -> dict:
     noise = metrics.flat_dark_noise(sample.image, out)
     row = {
@@ -86,6 +105,9 @@ def score(sample: Sample, out: np.ndarray, seconds: float, with_niqe: bool) -> d
     if sample.ref is not None:
         da, db = metrics.colour_cast(out, sample.ref)
         row.update(psnr=metrics.psnr(out, sample.ref), ssim=metrics.ssim(out, sample.ref), da=da, db=db)
+        if sample.key.startswith("real/"):
+            fair = gt_mean(out, sample.ref)
+            row.update(psnr_gtmean=metrics.psnr(fair, sample.ref), ssim_gtmean=metrics.ssim(fair, sample.ref))
     return row
 
 
@@ -98,7 +120,7 @@ def summarise(results: dict[str, dict[str, list[dict]]]) -> dict:
     """{method: {set: {metric: mean}}}"""
     return {
         m: {s: {k: _mean(rows, k) for k in ("niqe", "brightness", "noise_sigma", "noise_gain", "ms",
-                                              "psnr", "ssim", "da", "db")}
+                                              "psnr", "ssim", "da", "db", "psnr_gtmean", "ssim_gtmean")}
             for s, rows in per_set.items()}
         for m, per_set in results.items()
     }
@@ -134,6 +156,16 @@ def markdown(summary: dict, sets: list[str], command: str) -> str:
                 lines.append(f"| {m} | {fmt(p['psnr'])} | {fmt(p['ssim'], 3)} | {fmt(p['da'])} | {fmt(p['db'])}"
                              f" | {fmt(p['brightness'], 3)} | {fmt(p['noise_sigma'])} ({fmt(p['noise_gain'])}×)"
                              f" | {fmt(p['ms'], 1)} |")
+    if any("real" in summary[m] for m in methods):
+        lines += ["", "### Real pairs (captured low / normal exposures)", "",
+                  "| method | PSNR dB | SSIM | GT-mean PSNR dB | GT-mean SSIM | brightness | noise σ (gain) | ms/img |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for m in methods:
+            p = summary[m].get("real")
+            if p:
+                lines.append(f"| {m} | {fmt(p['psnr'])} | {fmt(p['ssim'], 3)} | {fmt(p['psnr_gtmean'])}"
+                             f" | {fmt(p['ssim_gtmean'], 3)} | {fmt(p['brightness'], 3)}"
+                             f" | {fmt(p['noise_sigma'])} ({fmt(p['noise_gain'])}×) | {fmt(p['ms'], 1)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -164,6 +196,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sets", default=",".join(DEFAULT_SETS), help="comma list; empty for none")
     ap.add_argument("--pairs", type=Path, default=SHARED / "wellexposed", help="reference folder; 'none' to skip")
     ap.add_argument("--pair-seed", type=int, default=1000)
+    ap.add_argument("--real-pairs", type=Path,
+                    help="captured pairs DIR/low + DIR/normal, e.g. LOL v1's eval15 (dataset/test)")
     ap.add_argument("--limit", type=int, default=None, help="first N images per set (quick runs)")
     ap.add_argument("--pair-niqe", action="store_true", help="also NIQE on the synthetic pairs (slow)")
     ap.add_argument("--grid-per-set", type=int, default=1)
@@ -177,8 +211,10 @@ def main(argv=None) -> int:
     samples = load_sets(args.lowlight, sets, args.limit)
     if str(args.pairs) != "none":
         samples += load_pairs(args.pairs, args.pair_seed, args.limit)
+    if args.real_pairs:
+        samples += load_real_pairs(args.real_pairs, args.limit)
     grid_keys = []
-    for group in sets + (["pairs"] if str(args.pairs) != "none" else []):
+    for group in sets + (["pairs"] if str(args.pairs) != "none" else []) + (["real"] if args.real_pairs else []):
         grid_keys += [s.key for s in samples if s.key.startswith(group + "/")][: args.grid_per_set]
 
     results: dict[str, dict[str, list[dict]]] = {}
@@ -192,7 +228,7 @@ def main(argv=None) -> int:
             out = method(sample.image, sample.key)
             dt = time.perf_counter() - t0
             group = sample.key.split("/", 1)[0]
-            per_set.setdefault(group, []).append(score(sample, out, dt, group != "pairs" or args.pair_niqe))
+            per_set.setdefault(group, []).append(score(sample, out, dt, group not in ("pairs", "real") or args.pair_niqe))
             if sample.key in grid_keys:
                 grid_outputs[label][sample.key] = out
             print(f"\r{label}: {n}/{len(samples)} {sample.key[:40]:40s}", end="", file=sys.stderr, flush=True)

@@ -3,12 +3,16 @@
 Each is ``method(image (H, W, 3) uint8 RGB, key) -> (H, W, 3) uint8 RGB``; ``key`` is
 ``set/filename`` (the ``dir`` kind finds an image's output by it). Kinds: ``input``, ``curve``
 (the product path), ``published`` (Zero-DCE++ / SGZ weights), ``gamma``, ``clahe``, ``dir``,
-``skf`` (the student through the product's apply step) and ``skf-teacher``; see
+``skf`` (the student through the product path), ``skf-teacher`` and ``cli`` (the `vidlle
+enhance` command itself); see
 :mod:`train.evaluate` for what each means.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -52,12 +56,30 @@ class StudentEnhancer:
 
 
 def skf_method(arg: str):
-    """``skf:PATH`` (default: the shipped ``vidlle/models/weights/skf.pt``)."""
-    path = Path(arg) if arg else Path(__file__).resolve().parents[2] / "vidlle" / "models" / "weights" / "skf.pt"
-    if not path.is_file():
-        raise SystemExit(f"skf: no student weights at {path}")
-    enh = StudentEnhancer(path)
-    return lambda image, key: enh(image)
+    """``skf[:PATH]``: the student through the product path (:class:`vidlle.Enhancer`, torch
+    backend, spatial denoiser at its default), shipped weights or a weights file."""
+    if arg and not Path(arg).is_file():
+        raise SystemExit(f"skf: no student weights at {arg}")
+    enh = Enhancer("skf", backend="torch", weights=arg or None)
+    return lambda image, key: enh.enhance(image)
+
+
+def _cli(arg: str) -> Method:
+    """``cli[:OPTIONS]``: the `vidlle enhance` command itself on each image (a child process,
+    PNG in and out), with OPTIONS (space separated, e.g. ``cli:--model skf``) after the defaults."""
+    options = arg.split()
+
+    def run(image: np.ndarray, key: str) -> np.ndarray:
+        with tempfile.TemporaryDirectory(prefix="vidlle-eval-") as tmp:
+            src, dst = Path(tmp) / "in.png", Path(tmp) / "out.png"
+            cv2.imwrite(str(src), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            proc = subprocess.run([sys.executable, "-m", "vidlle", "enhance", str(src), str(dst), "--quiet", *options],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SystemExit(f"cli: vidlle enhance failed on {key}: {proc.stderr.strip()[-300:]}")
+            return read_rgb(dst)
+
+    return run
 
 
 def skf_teacher_method(arg: str):
@@ -126,6 +148,7 @@ METHOD_KINDS: dict[str, Callable[[str], Method]] = {
     "dir": _folder,
     "skf": skf_method,
     "skf-teacher": skf_teacher_method,
+    "cli": _cli,
 }
 
 

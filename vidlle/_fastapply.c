@@ -2,7 +2,8 @@
  * and vidlle/fused.py for the Python side).
  *
  * apply(frame, height, width, rows, map_h, map_w, table, table_rows, keep, strength, out,
- *       prev, classes, cls_h, cls_w, w_still, w_between, w_moving)
+ *       prev, classes, cls_h, cls_w, w_still, w_between, w_moving,
+ *       guide, guide_h, guide_w, dn_strength, full_gain, chroma, s_still, s_between, s_moving)
  *
  *   frame    (height, width, 3) uint8 RGB, read
  *   rows     (map_h, map_w) float32: the low-resolution map already scaled to table rows
@@ -13,11 +14,17 @@
  *   prev     None or (height, width, 3) uint8: the previous output, for the temporal blend
  *   classes  None or (cls_h, cls_w) uint8 in {0, 1, 2}: still / in between / moving
  *   w_*      weight of the new frame per class (the previous output gets 1 - w)
+ *   guide    None or (4, guide_h, guide_w) float32: the spatial denoiser's low-resolution fields
+ *            (guided-filter a, b; low-pass chroma R - Y, B - Y; see vidlle/denoise.py)
+ *   dn_strength, full_gain, chroma: alpha = min(1, dn_strength * clamp((gain - 1) / (full_gain - 1)))
+ *            of the filtered luma, min(1, chroma * alpha) of the low-pass chroma
+ *   s_*      share of alpha per motion class (with classes; 1 without)
  *
  * Per pixel: the map row by bilinear interpolation of the low-resolution map (the geometry of
  * cv2.resize INTER_LINEAR), V = max(R, G, B), one gain and one saturation factor from a per-frame
  * table over the rows the frame uses, the scaled colour, and the blend with the previous output
- * at the class of the nearest half-resolution pixel. The frame is read once and written once;
+ * at the class of the nearest motion-resolution pixel. With a guide, the pixel is first denoised
+ * (luma and chroma, by the gain its undenoised brightness gets) and V is taken from the result. The frame is read once and written once;
  * the GIL is released while the loop runs, so the decoder and encoder threads keep going.
  */
 #define PY_SSIZE_T_CLEAN
@@ -78,6 +85,59 @@ typedef struct {
     float *r, *g, *b, *s, *o;
 } RowBuffers;
 
+/* The spatial denoiser of one row: the guide's four fields interpolated vertically to this row
+ * (at guide resolution), the column geometry to full resolution, and the per-pixel factors. */
+typedef struct {
+    const float *a, *b, *cr, *cb;       /* line buffers, guide width each */
+    float *ua, *ub, *ur, *uc;           /* the same at full resolution, width each */
+    const int *gx0, *gx1;               /* guide columns of each output column */
+    const float *gfx;                   /* their bilinear weights */
+    const float *alpha_tab;             /* alpha per (table row, level), as scale_tab */
+    const float *stab;                  /* share of alpha per motion class value */
+    float chroma;
+} RowGuide;
+
+/* One field of the guide from its line buffer to a full-resolution row (bilinear). */
+static inline void upsample_row(const float *restrict line, const int *restrict i0, const int *restrict i1,
+                                const float *restrict f, float *restrict dst, Py_ssize_t width)
+{
+    for (Py_ssize_t x = 0; x < width; x++) {
+        float a = line[i0[x]];
+        dst[x] = a + f[x] * (line[i1[x]] - a);
+    }
+}
+
+/* Denoise one row in place (see vidlle/denoise.py): alpha of the filtered luma a * Y + b, min(1,
+ * chroma * alpha) of the low-pass chroma; then the table index of the denoised brightness (the
+ * row's offset plus V rounded) replaces the undenoised one in idx. */
+static inline void denoise_row(float *restrict fr, float *restrict fg, float *restrict fb, float *restrict idx,
+                               const float *restrict alpha_row, const float *restrict ua, const float *restrict ub,
+                               const float *restrict ur, const float *restrict uc, const int *restrict offs,
+                               float chroma, Py_ssize_t width)
+{
+    for (Py_ssize_t x = 0; x < width; x++) {
+        float alpha = alpha_row[x], r = fr[x], g = fg[x], bl = fb[x];
+        float y = 0.299f * r + 0.587f * g + 0.114f * bl;
+        float ac = chroma * alpha;
+        ac = ac < 1.0f ? ac : 1.0f;
+        float dy = alpha * (ua[x] * y + ub[x] - y);
+        float dr = ac * (ur[x] - (r - y)), db = ac * (uc[x] - (bl - y));
+        float dg = -(0.299f * dr + 0.114f * db) * (1.0f / 0.587f);
+        r += dy + dr;
+        g += dy + dg;
+        bl += dy + db;
+        r = r < 0.0f ? 0.0f : (r > 255.0f ? 255.0f : r);
+        g = g < 0.0f ? 0.0f : (g > 255.0f ? 255.0f : g);
+        bl = bl < 0.0f ? 0.0f : (bl > 255.0f ? 255.0f : bl);
+        fr[x] = r;
+        fg[x] = g;
+        fb[x] = bl;
+        float v = r > g ? r : g;
+        v = v > bl ? v : bl;
+        idx[x] = (float)offs[x] + (float)(int)(v + 0.5f);
+    }
+}
+
 /* One output row. uint8 stores may alias anything, so every pointer is restrict-qualified.
  * With GCC on x86-64 the row is also compiled for AVX2 and the CPU picks at load time. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
@@ -86,7 +146,7 @@ __attribute__((target_clones("avx2", "default")))
 static void run_row(const uint8_t *restrict src, uint8_t *restrict dst, const uint8_t *restrict old,
                     const uint8_t *restrict cls, const int *restrict cx, const int *restrict offs, Py_ssize_t width,
                     const float *restrict scale_tab, const float *restrict offset_tab, const float *restrict wtab,
-                    RowBuffers buf)
+                    RowBuffers buf, const RowGuide *guide)
 {
     float *restrict fr = buf.r, *restrict fg = buf.g, *restrict fb = buf.b;
     float *restrict fs = buf.s, *restrict fo = buf.o;
@@ -98,6 +158,22 @@ static void run_row(const uint8_t *restrict src, uint8_t *restrict dst, const ui
         fg[x] = (float)cg;
         fb[x] = (float)cb;
         fs[x] = (float)(offs[x] + v); /* table index, looked up below */
+    }
+    if (guide) {
+        const float *restrict alpha_tab = guide->alpha_tab, *restrict stab = guide->stab;
+        const int *restrict gx0 = guide->gx0, *restrict gx1 = guide->gx1;
+        const float *restrict gfx = guide->gfx;
+        float *restrict ua = guide->ua, *restrict ub = guide->ub, *restrict ur = guide->ur, *restrict uc = guide->uc;
+        const float chroma = guide->chroma;
+        /* alpha from the undenoised brightness's gain, scaled by the motion class's share */
+        for (Py_ssize_t x = 0; x < width; x++)
+            fo[x] = alpha_tab[(int)fs[x]] * (cls ? stab[cls[cx[x]]] : 1.0f);
+        /* the guide's fields at full resolution: one gather loop per field, then plain arithmetic */
+        upsample_row(guide->a, gx0, gx1, gfx, ua, width);
+        upsample_row(guide->b, gx0, gx1, gfx, ub, width);
+        upsample_row(guide->cr, gx0, gx1, gfx, ur, width);
+        upsample_row(guide->cb, gx0, gx1, gfx, uc, width);
+        denoise_row(fr, fg, fb, fs, fo, ua, ub, ur, uc, offs, chroma, width);
     }
     for (Py_ssize_t x = 0; x < width; x++) {
         int t = (int)fs[x];
@@ -133,12 +209,25 @@ static void run_row(const uint8_t *restrict src, uint8_t *restrict dst, const ui
     }
 }
 
+/* The spatial denoiser's inputs and scratch (see apply() above); guide == NULL: off. */
+typedef struct {
+    const float *guide;   /* (4, h, w) float32 */
+    Py_ssize_t h, w;
+    float strength, full_gain, chroma;
+    float shares[3];      /* share of alpha per motion class */
+    float *alpha_tab;     /* n_rows * 256 */
+    float *lines;         /* 4 * w */
+    float *rows;          /* 4 * width: the fields upsampled to the current row */
+    int *gx0, *gx1, *gy0, *gy1;
+    float *gfx, *gfy;
+} Denoise;
+
 static void run(const uint8_t *frame, Py_ssize_t height, Py_ssize_t width, const float *rows, Py_ssize_t map_h,
                 Py_ssize_t map_w, const float *table, Py_ssize_t table_rows, const float *keep, double strength,
                 uint8_t *out, const uint8_t *prev, const uint8_t *classes, Py_ssize_t cls_h, Py_ssize_t cls_w,
                 const float weights[3], float *scale_tab, float *offset_tab, int first_row, int n_rows,
                 int *x0, int *x1, float *fx, int *y0, int *y1, float *fy, int *cx, float *line, int *offs,
-                RowBuffers buf)
+                RowBuffers buf, const Denoise *dn)
 {
     /* The frame's part of the table as scale and offset factors: out = scale * c + offset * luma. */
     for (int i = 0; i < n_rows; i++) {
@@ -154,7 +243,35 @@ static void run(const uint8_t *frame, Py_ssize_t height, Py_ssize_t width, const
             float sat = 1.0f - (1.0f - keep[v]) * amplified;
             scale_tab[i * 256 + v] = gain * sat;
             offset_tab[i * 256 + v] = gain - gain * sat;
+            if (dn) {
+                float ramp = (gain - 1.0f) / (dn->full_gain - 1.0f);
+                ramp = ramp < 0.0f ? 0.0f : (ramp > 1.0f ? 1.0f : ramp);
+                float alpha = dn->strength * ramp;
+                dn->alpha_tab[i * 256 + v] = alpha < 1.0f ? alpha : 1.0f;
+            }
         }
+    }
+    float stab[256];
+    for (int k = 0; k < 256; k++)
+        stab[k] = dn ? dn->shares[k < 2 ? k : 2] : 1.0f;
+    RowGuide rg;
+    if (dn) {
+        linear_geometry(width, dn->w, dn->gx0, dn->gx1, dn->gfx);
+        linear_geometry(height, dn->h, dn->gy0, dn->gy1, dn->gfy);
+        rg.a = dn->lines;
+        rg.b = dn->lines + dn->w;
+        rg.cr = dn->lines + 2 * dn->w;
+        rg.cb = dn->lines + 3 * dn->w;
+        rg.gx0 = dn->gx0;
+        rg.gx1 = dn->gx1;
+        rg.gfx = dn->gfx;
+        rg.alpha_tab = dn->alpha_tab;
+        rg.stab = stab;
+        rg.chroma = dn->chroma;
+        rg.ua = dn->rows;
+        rg.ub = dn->rows + width;
+        rg.ur = dn->rows + 2 * width;
+        rg.uc = dn->rows + 3 * width;
     }
     /* Weight per class value; classes above 2 count as moving. */
     float wtab[256];
@@ -173,21 +290,37 @@ static void run(const uint8_t *frame, Py_ssize_t height, Py_ssize_t width, const
             float a = line[x0[x]], r = a + fx[x] * (line[x1[x]] - a);
             offs[x] = clamp_int((int)(r + 0.5f) - first_row, 0, n_rows - 1) * 256;
         }
+        if (dn) {
+            Py_ssize_t plane = dn->h * dn->w;
+            const float *ga = dn->guide + (Py_ssize_t)dn->gy0[y] * dn->w, *gb = dn->guide + (Py_ssize_t)dn->gy1[y] * dn->w;
+            float f = dn->gfy[y];
+            for (int c = 0; c < 4; c++)
+                for (Py_ssize_t j = 0; j < dn->w; j++) {
+                    float u = ga[c * plane + j];
+                    dn->lines[c * dn->w + j] = u + f * (gb[c * plane + j] - u);
+                }
+        }
         run_row(frame + y * width * 3, out + y * width * 3, prev ? prev + y * width * 3 : NULL,
                 classes ? classes + ((y * cls_h) / height) * cls_w : NULL, cx, offs, width, scale_tab, offset_tab,
-                wtab, buf);
+                wtab, buf, dn ? &rg : NULL);
     }
 }
 
 static PyObject *fast_apply(PyObject *self, PyObject *args)
 {
-    PyObject *frame_o, *rows_o, *table_o, *keep_o, *out_o, *prev_o, *classes_o;
-    Py_ssize_t height, width, map_h, map_w, table_rows, cls_h, cls_w;
-    double strength, w_still, w_between, w_moving;
-    if (!PyArg_ParseTuple(args, "OnnOnnOnOdOOOnnddd", &frame_o, &height, &width, &rows_o, &map_h, &map_w, &table_o,
-                          &table_rows, &keep_o, &strength, &out_o, &prev_o, &classes_o, &cls_h, &cls_w, &w_still,
-                          &w_between, &w_moving))
+    PyObject *frame_o, *rows_o, *table_o, *keep_o, *out_o, *prev_o, *classes_o, *guide_o;
+    Py_ssize_t height, width, map_h, map_w, table_rows, cls_h, cls_w, guide_h, guide_w;
+    double strength, w_still, w_between, w_moving, dn_strength, full_gain, chroma, s_still, s_between, s_moving;
+    if (!PyArg_ParseTuple(args, "OnnOnnOnOdOOOnndddOnndddddd", &frame_o, &height, &width, &rows_o, &map_h, &map_w,
+                          &table_o, &table_rows, &keep_o, &strength, &out_o, &prev_o, &classes_o, &cls_h, &cls_w,
+                          &w_still, &w_between, &w_moving, &guide_o, &guide_h, &guide_w, &dn_strength, &full_gain,
+                          &chroma, &s_still, &s_between, &s_moving))
         return NULL;
+    int denoise = guide_o != Py_None;
+    if (denoise && (guide_h < 1 || guide_w < 1 || guide_h > INT_MAX / 4 || guide_w > INT_MAX / 4 || !(full_gain > 1.0))) {
+        PyErr_SetString(PyExc_ValueError, "apply: guide sizes or full_gain out of range");
+        return NULL;
+    }
     if (height < 1 || width < 1 || map_h < 1 || map_w < 1 || table_rows < 1 || height > INT_MAX / 4 ||
         width > INT_MAX / 4 || table_rows > INT_MAX / 256) {
         PyErr_SetString(PyExc_ValueError, "apply: sizes out of range");
@@ -198,7 +331,7 @@ static PyObject *fast_apply(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "apply: a blend needs prev and classes");
         return NULL;
     }
-    Py_buffer frame, rows, table, keep, out, prev = {0}, classes = {0};
+    Py_buffer frame, rows, table, keep, out, prev = {0}, classes = {0}, guide = {0};
     Py_ssize_t pixels = height * width;
     if (get_buffer(frame_o, &frame, pixels * 3, 0, "frame") < 0)
         return NULL;
@@ -218,6 +351,13 @@ static PyObject *fast_apply(PyObject *self, PyObject *args)
             goto fail_out;
         }
     }
+    if (denoise && get_buffer(guide_o, &guide, 4 * guide_h * guide_w * 4, 0, "guide") < 0) {
+        if (blend) {
+            PyBuffer_Release(&classes);
+            PyBuffer_Release(&prev);
+        }
+        goto fail_out;
+    }
 
     /* Rows the frame uses: bilinear values stay between the map's minimum and maximum. */
     const float *r = (const float *)rows.buf;
@@ -236,6 +376,11 @@ static PyObject *fast_apply(PyObject *self, PyObject *args)
     float weights[3] = {(float)w_still, (float)w_between, (float)w_moving};
     size_t floats = (size_t)n_rows * 512 + 7 * (size_t)width + (size_t)height + (size_t)map_w;
     size_t ints = 4 * (size_t)width + 2 * (size_t)height;
+    /* the denoiser's: alpha table, four line buffers, column and row geometry */
+    size_t dn_floats = denoise ? (size_t)n_rows * 256 + 4 * (size_t)guide_w + 5 * (size_t)width + (size_t)height : 0;
+    size_t dn_ints = denoise ? 2 * (size_t)width + 2 * (size_t)height : 0;
+    floats += dn_floats;
+    ints += dn_ints;
     float *fbuf = malloc(floats * sizeof(float));
     int *ibuf = malloc(ints * sizeof(int));
     if (!fbuf || !ibuf) {
@@ -248,15 +393,41 @@ static PyObject *fast_apply(PyObject *self, PyObject *args)
         float *rb = line + map_w;
         RowBuffers buf = {rb, rb + width, rb + 2 * width, rb + 3 * width, rb + 4 * width};
         int *x0 = ibuf, *x1 = x0 + width, *cx = x1 + width, *offs = cx + width, *y0 = offs + width, *y1 = y0 + height;
+        Denoise dn_state, *dn = NULL;
+        if (denoise) {
+            float *fd = rb + 5 * (size_t)width;
+            int *id = y1 + height;
+            dn_state.guide = (const float *)guide.buf;
+            dn_state.h = guide_h;
+            dn_state.w = guide_w;
+            dn_state.strength = (float)dn_strength;
+            dn_state.full_gain = (float)full_gain;
+            dn_state.chroma = (float)chroma;
+            dn_state.shares[0] = (float)s_still;
+            dn_state.shares[1] = (float)s_between;
+            dn_state.shares[2] = (float)s_moving;
+            dn_state.alpha_tab = fd;
+            dn_state.lines = fd + (size_t)n_rows * 256;
+            dn_state.gfx = dn_state.lines + 4 * (size_t)guide_w;
+            dn_state.gfy = dn_state.gfx + width;
+            dn_state.rows = dn_state.gfy + height;
+            dn_state.gx0 = id;
+            dn_state.gx1 = id + width;
+            dn_state.gy0 = id + 2 * width;
+            dn_state.gy1 = id + 2 * width + height;
+            dn = &dn_state;
+        }
         Py_BEGIN_ALLOW_THREADS
         run((const uint8_t *)frame.buf, height, width, r, map_h, map_w, (const float *)table.buf, table_rows,
             (const float *)keep.buf, strength, (uint8_t *)out.buf, blend ? (const uint8_t *)prev.buf : NULL,
             blend ? (const uint8_t *)classes.buf : NULL, cls_h, cls_w, weights, scale_tab, offset_tab, first, n_rows,
-            x0, x1, fx, y0, y1, fy, cx, line, offs, buf);
+            x0, x1, fx, y0, y1, fy, cx, line, offs, buf, dn);
         Py_END_ALLOW_THREADS
         free(fbuf);
         free(ibuf);
     }
+    if (denoise)
+        PyBuffer_Release(&guide);
     if (blend) {
         PyBuffer_Release(&classes);
         PyBuffer_Release(&prev);

@@ -21,12 +21,13 @@ import numpy as np
 
 from vidlle.apply import apply_params, check_frame
 from vidlle.backends import create_backend, model_source
+from vidlle.denoise import DenoiseConfig, Guide, plan_denoise
 from vidlle.exposure import ExposureConfig, frame_strength
 from vidlle.frames import Frame
 from vidlle.models import LazyModule, get_spec, load_model
 from vidlle.models.shipped import load_runtime
 from vidlle.overlay import overlay_for
-from vidlle.predictor import predictor_input, predictor_size
+from vidlle.predictor import predictor_input, predictor_size, reduced_copies
 from vidlle.settings import EnhancerConfig
 from vidlle.temporal import TemporalConfig, TemporalState
 
@@ -39,14 +40,17 @@ class Enhancer:
     overlay: callable (H, W, 3) uint8 -> same, applied last (not fed back into temporal state).
     strength: None (default) = per frame from its exposure: full for night frames, none for
         well-exposed ones; a number in 0..2 fixes it (0 = pass-through, 1 = the model's curve).
+    denoise: strength of the spatial denoiser in 0..2 (:mod:`vidlle.denoise`; 0 = off): it acts
+        where the curve lifts, so frames passed unchanged stay unchanged.
     """
 
     def __init__(self, model: str = "curve", backend: str = "auto", device: str = "cpu",
                  precision: str = "fp32", weights: str | None = None, temporal: bool = False,
                  temporal_config: TemporalConfig = TemporalConfig(), overlay=None,
-                 strength: float | None = None):
+                 strength: float | None = None, denoise: float = 1.0):
         self.config = EnhancerConfig(model=model, weights=weights, backend=backend, device=device, precision=precision,
-                                     temporal=temporal, strength=strength)
+                                     temporal=temporal, strength=strength, denoise=denoise)
+        self.denoise = DenoiseConfig(strength=denoise)
         self.exposure = ExposureConfig(strength=strength)
         self.temporal = TemporalState(temporal_config) if temporal else None
         self.overlay = overlay  # e.g. vidlle.overlay.SegmentationOverlay; drawn on the final picture
@@ -70,7 +74,8 @@ class Enhancer:
         ESPNetv2 from ``seg_weights``, ``$VIDLLE_SEG_WEIGHTS`` or the cache dir)."""
         enhancer = cls(config.model, backend=config.backend, device=config.device, precision=config.precision,
                        weights=config.weights, temporal=config.temporal, temporal_config=temporal_config,
-                       overlay=overlay_for(config.overlay, config.seg_weights), strength=config.strength)
+                       overlay=overlay_for(config.overlay, config.seg_weights), strength=config.strength,
+                       denoise=config.denoise)
         enhancer.config = config
         return enhancer
 
@@ -126,12 +131,17 @@ class Enhancer:
         frames = [check_frame(f) for f in frames]
         if not frames:
             return []
-        # With temporal denoising every frame needs a small copy for motion; at a quarter of the
-        # size the predictor's input comes from the same copy (one full-resolution read, not two;
-        # predictor_input ignores a copy of another size).
-        smalls = [self.temporal.motion_copy(f) for f in frames] if self._denoising else None
-        out = [self._apply(f, p, k, smalls[i] if smalls else None)
-               for i, (f, (p, k)) in enumerate(zip(frames, self.predict(frames, smalls)))]
+        # The spatial denoiser plans on a half-size copy, the motion planner and the predictor
+        # read the quarter-size copy made from it: one full-resolution read for all three
+        # (predictor_input ignores a copy of another size).
+        copies = [reduced_copies(f) for f in frames] if self._needs_copies else None
+        quarters = [c[1] for c in copies] if copies else None
+        out = []
+        for i, (f, (p, k)) in enumerate(zip(frames, self.predict(frames, quarters))):
+            half, quarter = copies[i] if copies else (None, None)
+            # Nothing is lifted at strength 0 (a well-exposed frame): no denoiser to plan.
+            guide = plan_denoise(half, self.denoise) if half is not None and k > 0 else None
+            out.append(self._apply(f, p, k, quarter, guide))
         if self.overlay is not None:
             out = [self.overlay(o) for o in out]
         return out
@@ -140,16 +150,22 @@ class Enhancer:
     def _denoising(self) -> bool:
         return bool(self.temporal and self.temporal.config.denoise)
 
-    def _apply(self, frame: np.ndarray, params: np.ndarray, strength: float, small: np.ndarray | None = None
-               ) -> np.ndarray:
-        """The full-resolution step of one frame: curve, and with temporal denoising (then
-        ``small`` is the frame's :meth:`TemporalState.motion_copy`) the blend with the previous
-        output, in one pass. Motion is planned on ``small`` enhanced the same way."""
+    @property
+    def _needs_copies(self) -> bool:
+        return self._denoising or self.denoise.strength > 0
+
+    def _apply(self, frame: np.ndarray, params: np.ndarray, strength: float, quarter: np.ndarray | None = None,
+               guide: Guide | None = None) -> np.ndarray:
+        """The full-resolution step of one frame: spatial denoising (``guide``), curve, and with
+        temporal denoising the blend with the previous output, in one pass. Motion is planned on
+        the frame's quarter-size copy (``quarter``) enhanced the same way (without the guide)."""
         local = self.model_config.local
-        if small is None:
-            return apply_params(frame, params, self.tone, strength, local)
+        if not self._denoising:
+            return apply_params(frame, params, self.tone, strength, local, guide=guide)
+        config = self.temporal.config
+        small = quarter if config.motion_scale == 4 and quarter is not None else self.temporal.motion_copy(frame)
         blend = self.temporal.plan(apply_params(small, params, self.tone, strength, local), frame.shape)
-        out = apply_params(frame, params, self.tone, strength, local, blend)
+        out = apply_params(frame, params, self.tone, strength, local, blend, guide, config.spatial_shares)
         self.temporal.commit(out)
         return out
 

@@ -42,6 +42,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from vidlle.denoise import Guide, denoise_pixels
 from vidlle.errors import FrameError
 from vidlle.fused import native
 
@@ -172,7 +173,8 @@ def _lookup(tone: ToneTable, levels: np.ndarray, rows: np.ndarray) -> np.ndarray
 
 
 def apply_params(frame: np.ndarray, params: np.ndarray, tone: ToneTable, strength: float = 1.0,
-                 local: float = 1.0, blend: Blend | None = None) -> np.ndarray:
+                 local: float = 1.0, blend: Blend | None = None, guide: Guide | None = None,
+                 spatial_shares: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
     """Enhance ``frame`` with a low-resolution parameter map and a model's tone table.
 
     frame: (H, W, 3) uint8 RGB.
@@ -180,6 +182,9 @@ def apply_params(frame: np.ndarray, params: np.ndarray, tone: ToneTable, strengt
     strength: k in [0, 2]; 0 returns the frame unchanged, 1 is the model's curve.
     local: weight of the local map against its frame mean (the model's config).
     blend: blend the result with the previous output (temporal denoising), in the same pass.
+    guide: the frame's spatial denoiser (:func:`vidlle.denoise.plan_denoise`), applied first,
+        by the gain each pixel gets; with ``blend``, ``spatial_shares`` scales it per motion class
+        (still, in between, moving).
     Returns a new (H, W, 3) uint8 array, within 1 level of the reference torch apply (and of
     :func:`blend_frames` on it).
     """
@@ -200,31 +205,52 @@ def apply_params(frame: np.ndarray, params: np.ndarray, tone: ToneTable, strengt
             if prev.shape != frame.shape:
                 raise ValueError(f"blend: previous frame {prev.shape} is not {frame.shape}")
             (cls_h, cls_w), weights = classes.shape, blend.weights
+        if guide is None:
+            coeffs, dn = None, (0, 0, 0.0, 2.0, 0.0)
+        else:
+            coeffs = np.ascontiguousarray(guide.coeffs, np.float32)
+            dn = (coeffs.shape[1], coeffs.shape[2], guide.strength, guide.full_gain, guide.chroma)
         ext.apply(frame, height, width, rows, rows.shape[0], rows.shape[1], tone.table, tone.rows, _CHROMA_KEEP,
-                  strength, out, prev, classes, cls_h, cls_w, *weights)
+                  strength, out, prev, classes, cls_h, cls_w, *weights, coeffs, *dn, *spatial_shares)
         return out
-    out = _apply_opencv(frame, rows, tone, strength)
+    spatial = None
+    if guide is not None and blend is not None:
+        rows_c, cols_c = blend.class_index(height, width)
+        shares = np.asarray(spatial_shares, np.float32)[np.minimum(blend.classes, 2)]
+        spatial = shares[rows_c[:, None], cols_c[None, :]]
+    out = _apply_opencv(frame, rows, tone, strength, guide, spatial)
     return out if blend is None else blend_frames(out, blend)
 
 
-def _apply_opencv(frame: np.ndarray, rows: np.ndarray, tone: ToneTable, strength: float) -> np.ndarray:
-    """The fallback of :func:`apply_params`; rows: (h, w) float32 table rows (low resolution)."""
+def _apply_opencv(frame: np.ndarray, rows: np.ndarray, tone: ToneTable, strength: float,
+                  guide: Guide | None = None, spatial: np.ndarray | None = None) -> np.ndarray:
+    """The fallback of :func:`apply_params`; rows: (h, w) float32 table rows (low resolution);
+    spatial: None or (H, W) float32, the denoiser's share per pixel (motion class)."""
     if strength <= 0.0:
         return frame.copy()
     height, width = frame.shape[:2]
     if rows.shape != (height, width):
         rows = cv2.resize(rows, (width, height), interpolation=cv2.INTER_LINEAR)
+
+    def gain_of(v8: np.ndarray) -> np.ndarray:
+        v = v8.astype(np.float32)
+        t = _lookup(tone, v, rows)
+        if strength != 1.0:
+            t = np.clip(v + strength * (t - v), 0.0, 255.0)
+        # V = 0 means R = G = B = 0, which any gain keeps black.
+        return t / np.maximum(v, 1.0)
+
     r, g, b = cv2.split(frame)
     v8 = cv2.max(cv2.max(r, g), b)
-    v = v8.astype(np.float32)
-    t = _lookup(tone, v, rows)
-    if strength != 1.0:
-        t = np.clip(v + strength * (t - v), 0.0, 255.0)
-    # Gain per pixel; V = 0 means R = G = B = 0, which any gain keeps black.
-    gain = t / np.maximum(v, 1.0)
+    pixels = frame.astype(np.float32)
+    gain = gain_of(v8)
+    if guide is not None:
+        # Denoise first (by the gain of the undenoised brightness), then tone the result.
+        pixels = denoise_pixels(pixels, gain, guide, spatial)
+        v8 = np.floor(pixels.max(axis=2) + 0.5).astype(np.uint8)
+        gain = gain_of(v8)
     keep = cv2.LUT(v8, _CHROMA_KEEP)
     sat = 1.0 - (1.0 - keep) * np.maximum(1.0 - 1.0 / np.maximum(gain, 1e-6), 0.0)
-    pixels = frame.astype(np.float32)
     luma = cv2.transform(pixels, _LUMA)
     # out = gain * (luma + sat * (rgb - luma)) = rgb * (gain * sat) + luma * gain * (1 - sat)
     scale = gain * sat

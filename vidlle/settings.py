@@ -3,7 +3,7 @@
 Three frozen dataclasses hold what a run is configured by:
 
 - :class:`EnhancerConfig`: which model runs where and how (model, weights, backend, device,
-  precision, temporal processing, strength, segmentation overlay).
+  precision, temporal processing, strength, spatial denoising, segmentation overlay).
 - :class:`EncodeConfig`: the video encoder of file and RTSP outputs.
 - :class:`LiveConfig`: how a live source (webcam, RTSP/HTTP stream) is opened and kept alive.
 
@@ -142,6 +142,9 @@ class EnhancerConfig:
     strength: float | None = setting(
         None, "How much to enhance: auto (per frame from its exposure: night frames fully, well-exposed frames "
               "not at all) or a fixed 0..2 (0 = off, 1 = the model's curve).", low=0.0, high=2.0, auto="auto")
+    denoise: float = setting(
+        1.0, "Spatial denoising where the picture is lifted (it follows each pixel's gain and the frame's "
+             "measured noise): 0 = off, 1 = default, up to 2 = stronger.", low=0.0, high=2.0)
     overlay: str = setting("none", "Blend an ESPNetv2 segmentation (people, vehicles, ...) over the enhanced frames.",
                            choices=OVERLAYS)
     seg_weights: str | None = setting(

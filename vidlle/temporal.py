@@ -61,6 +61,9 @@ class TemporalConfig:
         12-pixel footprint) against 2 (blur 5, 10 pixels) on ``python -m train.temporal_eval``
         (curve): static noise -80 / -80 / -77 % instead of -82 % (street, still, starlight),
         ghosting 0.7 / 7.6 % instead of 1.8 / 9.0 %, at a quarter of the cost.
+    spatial_shares: share of the spatial denoiser (:mod:`vidlle.denoise`) per motion class (still,
+        in between, moving): moving regions get it fully, still ones are mostly denoised over time
+        and keep more of their detail.
     """
 
     map_weight: float = 0.3
@@ -74,6 +77,7 @@ class TemporalConfig:
     motion_high: float = 1.6
     blur: int = 3
     motion_scale: int = 4
+    spatial_shares: tuple[float, float, float] = (0.5, 0.75, 1.0)
 
 
 def _gray_histogram(small: np.ndarray) -> np.ndarray:

@@ -387,7 +387,9 @@ def test_teacher_student_ablations_export_and_evaluate(image_dir, tmp_path, monk
     params, strength = enh.predict(image)
     assert params.shape == (3, 13, 16)  # long side 16 (--predict-size)
     assert 0.0 <= strength <= 1.0
-    assert np.array_equal(out, apply_params(image, params, student.tone(), strength, student.config.local))
+    # the product path = the student's map through the apply step, plus the spatial denoiser
+    plain = apply_params(image, params, student.tone(), strength, student.config.local)
+    assert np.abs(out.astype(int) - plain).mean() < 6
     t_out = skf_teacher_method(str(t_run / "last.pt"))(image, "pairs/a.png")
     assert t_out.shape == image.shape and t_out.dtype == np.uint8
 

@@ -24,6 +24,11 @@ def add_skf_options(ap: argparse.ArgumentParser) -> None:
     threads, a wall-time budget and quiet logs."""
     ap.add_argument("--data", type=Path, action="append", help=f"reference folder(s), repeatable (default {DEFAULT_DATA})")
     ap.add_argument("--holdout-every", type=int, default=4, help="hold aside every N-th image per folder (0: none)")
+    ap.add_argument("--real-pairs", type=Path,
+                    help="captured pairs DIR/low/NAME + DIR/normal/NAME (e.g. LOL v1's dataset/train); "
+                         "validation then runs on its held-aside pairs")
+    ap.add_argument("--real-share", type=float, default=0.75, help="share of real pairs per batch with --real-pairs")
+    ap.add_argument("--real-holdout-every", type=int, default=10, help="hold aside every N-th real pair (0: none)")
     ap.add_argument("--sch-bins", type=int, default=DEFAULT_BINS)
     ap.add_argument("--sch-size", type=int, default=0, help="compute SCH on a downscaled view (pixels; 0 = full crop)")
     ap.add_argument("--val-images", type=int, default=8, help="held-aside validation pairs (0: no validation)")

@@ -10,6 +10,10 @@
   fresh draw of the documented recipe (:func:`train.degrade.darken`: exposure 2-5 stops under,
   Poisson-Gaussian sensor noise, 8-bit quantisation). Item ``k`` is a pure function of
   ``(seed, k)``: runs are reproducible with any number of loader workers and resume exactly.
+* Real pairs (:class:`RealPairDataset`): captured low/normal pairs, e.g. LOL v1's training split
+  (``DIR/low/NAME`` with ``DIR/normal/NAME``): a random crop (and flip) of both, every
+  ``holdout_every``-th pair (sorted names) held aside for validation (:func:`split_real_pairs`).
+  :class:`MixedPairs` draws a real pair with probability ``real_share``, else a synthetic one.
 * Validation pairs (:func:`validation_pairs`): centre crops of the held-aside references,
   darkened with :func:`train.degrade.darken_seeded` and seed ``1000 + i`` (the evaluation
   harness's default ``--pair-seed``).
@@ -109,6 +113,111 @@ class PairDataset(torch.utils.data.Dataset):
         else:
             dark, _ = darken(ref, rng, self.degrade)
         return to_tensor(dark), to_tensor(ref)
+
+
+def split_real_pairs(folder: str | Path, holdout_every: int = 10) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
+    """(train, held_aside) lists of (low, normal) paths from ``folder/low`` and ``folder/normal``.
+
+    Pairs match by file name; sorted by name, every ``holdout_every``-th pair starting with the
+    first is held aside (0: none). SystemExit when the folder holds no pairs.
+    """
+    folder = Path(folder)
+    lows = {p.name: p for p in list_images(folder / "low")} if (folder / "low").is_dir() else {}
+    normals = {p.name: p for p in list_images(folder / "normal")} if (folder / "normal").is_dir() else {}
+    names = sorted(set(lows) & set(normals))
+    if not names:
+        raise SystemExit(f"{folder}: no low/NAME + normal/NAME image pairs")
+    train, held = [], []
+    for i, name in enumerate(names):
+        (held if holdout_every and i % holdout_every == 0 else train).append((lows[name], normals[name]))
+    return train, held
+
+
+class RealPairDataset(torch.utils.data.Dataset):
+    """Random crops of captured (low, normal) pairs, each item a pure function of ``(seed, index)``.
+
+    pairs: (low, normal) paths of the same scene and size. Item ``k`` draws a pair, a crop
+    position and a flip from ``numpy.random.default_rng([seed, k])``; the same crop of both.
+    Returns (dark, ref), each (3, size, size) float32 in [0, 1] (sampling with replacement).
+    """
+
+    def __init__(self, pairs: Sequence[tuple[Path, Path]], size: int = 256, seed: int = 0, length: int = 1 << 30):
+        if not pairs:
+            raise ValueError("RealPairDataset needs at least one pair")
+        self.size, self.seed, self.length = size, seed, length
+        self.pairs = []
+        for low, normal in pairs:
+            a, b = read_rgb(Path(low)), read_rgb(Path(normal))
+            if a.shape != b.shape:
+                raise ValueError(f"{low} {a.shape} and {normal} {b.shape} differ in size")
+            if min(a.shape[:2]) < size:  # upscale both alike (LOL is 600x400: never at sizes <= 400)
+                s = size / min(a.shape[:2])
+                dsize = (max(size, round(a.shape[1] * s)), max(size, round(a.shape[0] * s)))
+                a, b = (cv2.resize(x, dsize, interpolation=cv2.INTER_CUBIC) for x in (a, b))
+            self.pairs.append((a, b))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, int(k)])
+        low, normal = self.pairs[int(rng.integers(len(self.pairs)))]
+        h, w = low.shape[:2]
+        y, x = int(rng.integers(h - self.size + 1)), int(rng.integers(w - self.size + 1))
+        crop = (slice(y, y + self.size), slice(x, x + self.size))
+        low, normal = low[crop], normal[crop]
+        if rng.random() < 0.5:
+            low, normal = low[:, ::-1], normal[:, ::-1]
+        return to_tensor(np.ascontiguousarray(low)), to_tensor(np.ascontiguousarray(normal))
+
+
+class MixedPairs(torch.utils.data.Dataset):
+    """Item ``k`` from ``real`` with probability ``real_share`` (drawn from ``(seed, k)``), else from
+    ``synthetic`` (either may be None when the share makes it unused)."""
+
+    def __init__(self, real, synthetic, real_share: float, seed: int = 0):
+        if (real is None and real_share > 0) or (synthetic is None and real_share < 1):
+            raise ValueError("MixedPairs: a source with a non-zero share is missing")
+        self.real, self.synthetic, self.real_share, self.seed = real, synthetic, real_share, seed
+
+    def __len__(self) -> int:
+        return 1 << 30
+
+    def __getitem__(self, k: int):
+        pick_real = np.random.default_rng([self.seed, int(k), 7]).random() < self.real_share
+        return (self.real if pick_real else self.synthetic)[k]
+
+
+def real_validation_pairs(pairs: Sequence[tuple[Path, Path]], size: int, count: int):
+    """Fixed validation pairs from held-aside real pairs: centre crops, (count, 3, size, size) each."""
+    darks, refs = [], []
+    for low, normal in list(pairs)[:count]:
+        for img, dest in ((read_rgb(Path(low)), darks), (read_rgb(Path(normal)), refs)):
+            img = _fit_short_side(img, size, size)
+            h, w = img.shape[:2]
+            y, x = (h - size) // 2, (w - size) // 2
+            dest.append(to_tensor(np.ascontiguousarray(img[y : y + size, x : x + size])))
+    if not darks:
+        raise ValueError("no validation pairs")
+    return torch.stack(darks), torch.stack(refs)
+
+
+def pair_source(args, train_files: Sequence[Path], recipes: Sequence[str] | None = None):
+    """(dataset, validation pairs or None, record fields) of a trainer's data options.
+
+    ``--real-pairs DIR`` with ``--real-share`` p: real pairs (validation on the held-aside real
+    pairs) mixed with the synthetic darkening of ``train_files``; without it, synthetic only.
+    """
+    synthetic = PairDataset(train_files, size=args.size, seed=args.seed, recipes=recipes) if (
+        args.real_pairs is None or args.real_share < 1) else None
+    if args.real_pairs is None:
+        return synthetic, None, {"real_pairs": None}
+    real_train, real_held = split_real_pairs(args.real_pairs, args.real_holdout_every)
+    real = RealPairDataset(real_train, size=args.size, seed=args.seed)
+    val = real_validation_pairs(real_held, args.val_size, args.val_images) if args.val_images and real_held else None
+    fields = {"real_pairs": str(args.real_pairs), "real_train_pairs": len(real_train),
+              "real_held_aside": [p[0].name for p in real_held], "real_share": args.real_share}
+    return MixedPairs(real, synthetic, args.real_share, args.seed), val, fields
 
 
 def batches(dataset: PairDataset, batch: int, start: int, iters: int, workers: int = 0, pin: bool = False):

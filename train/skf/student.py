@@ -49,8 +49,8 @@ from train.skf.common import (
 )
 from train.skf.data import (
     DEFAULT_DATA,
-    PairDataset,
     batches,
+    pair_source,
     psnr,
     split_files,
     validation_pairs,
@@ -195,10 +195,12 @@ def main(argv=None) -> int:
         start = ckpt["iter"]
 
     recipes = [r for r in args.recipes.split(",") if r]
-    dataset = PairDataset(train_files, size=args.size, seed=args.seed, recipes=recipes)
-    val = validation_pairs(held, args.val_size, args.val_images) if args.val_images and held else None
+    dataset, val, data_fields = pair_source(args, train_files, recipes)
+    if val is None and args.val_images and held:
+        val = validation_pairs(held, args.val_size, args.val_images)
     record = {
         **run_record(args, folders, train_files, held, device),
+        **data_fields,
         "model": "skf",
         "config": asdict(config),
         "distilled": not args.no_distill,

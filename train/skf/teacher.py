@@ -42,8 +42,8 @@ from train.skf.common import (
 )
 from train.skf.data import (
     DEFAULT_DATA,
-    PairDataset,
     batches,
+    pair_source,
     psnr,
     split_files,
     validation_pairs,
@@ -163,10 +163,12 @@ def main(argv=None) -> int:
             sa.load_state_dict(ckpt["sa"])
         start = ckpt["iter"]
 
-    dataset = PairDataset(train_files, size=args.size, seed=args.seed)
-    val = validation_pairs(held, args.val_size, args.val_images) if args.val_images and held else None
+    dataset, val, data_fields = pair_source(args, train_files)
+    if val is None and args.val_images and held:
+        val = validation_pairs(held, args.val_size, args.val_images)
     record = {
         **run_record(args, folders, train_files, held, device),
+        **data_fields,
         "model": "skf-teacher",
         "config": asdict(config),
         "losses": {"rec": "charbonnier", "sch": w_sch, "sa": w_sa, "sa_start": args.sa_start,
