@@ -244,6 +244,6 @@ def _limit_threads(camera: CameraConfig) -> None:
     """A camera gets the threads its CPUs allow (Ray sets OMP_NUM_THREADS, torch may not follow);
     its worker process keeps frame-sized buffers for reuse (:mod:`vidlle.heap`). torch is limited
     only if this process has loaded it: the default runtime (onnxruntime, one thread) needs none,
-    and importing it would cost every camera ~150 MB."""
+    and importing it would cost every camera ~165 MB resident (docs/capacity.md)."""
     keep_freed_buffers()
     limit_torch_threads(int(camera.num_cpus))
