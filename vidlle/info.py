@@ -8,24 +8,38 @@ from typing import Iterator
 import av
 import cv2
 import numpy
-import torch
 
 from vidlle.backends import auto_choice, auto_order, available_backends
 from vidlle.engines.cache import ArtifactCache
+from vidlle.errors import BackendError
+from vidlle.extras import TORCH_EXTRA, require_torch
 from vidlle.fused import describe as describe_apply
 from vidlle.models import available_models, get_spec
 from vidlle.models.shipped import load_runtime
 from vidlle.version import __version__
 
 
+def _torch():
+    """torch if installed (an optional extra, :mod:`vidlle.extras`), else None."""
+    try:
+        return require_torch("vidlle info")
+    except BackendError:
+        return None
+
+
 def info_lines() -> Iterator[str]:
     """The lines ``vidlle info`` prints, in order."""
     yield f"vidlle {__version__} (python {platform.python_version()}, {platform.machine()})"
     ff = ".".join(str(v) for v in av.library_versions["libavcodec"])
-    yield f"torch {torch.__version__}  av {av.__version__} (libavcodec {ff})  opencv {cv2.__version__}  numpy {numpy.__version__}"
-    cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    torch = _torch()
+    versions = f"av {av.__version__} (libavcodec {ff})  opencv {cv2.__version__}  numpy {numpy.__version__}"
+    yield f"torch {torch.__version__ if torch else 'not installed'}  {versions}"
+    if torch is None:
+        yield f"  (the torch backend, CUDA, --weights, --overlay seg and export need it: {TORCH_EXTRA})"
+    cuda = torch.cuda.device_count() if torch and torch.cuda.is_available() else 0
     devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(cuda)]
-    yield f"devices: {', '.join(devices)}  (cpu threads: {torch.get_num_threads()})"
+    threads = f"  (cpu threads: {torch.get_num_threads()})" if torch else ""
+    yield f"devices: {', '.join(devices)}{threads}"
     yield "backends:"
     for name, reason in available_backends().items():
         yield f"  {name:12s} {'available' if not reason else 'unavailable: ' + reason}"
@@ -72,7 +86,8 @@ def engine_cache_lines() -> Iterator[str]:
             elif isinstance(check, dict) and "label_agreement" in check:
                 what += (f", verified: labels agree {check['label_agreement']:.4%}, "
                          f"logits diff {check['logits_max_abs']:.1e}")
-            stale = k.get("exporter") != f"torch-{torch.__version__}" and "exported with another torch"
+            torch = _torch()
+            stale = torch and k.get("exporter") != f"torch-{torch.__version__}" and "exported with another torch"
         else:
             prof = k.get("profile", {})
             fmt = lambda s: "x".join(map(str, s or []))  # noqa: E731

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vidlle.extras import require_torch
+
 
 # Classes an operator cares about, in both label sets (Cityscapes and PASCAL VOC names).
 THINGS = {"person", "rider", "car", "truck", "bus", "train", "motorcycle", "motorbike", "bicycle",
@@ -64,6 +66,7 @@ class SegmentationOverlay:
     def load(cls, weights: str | None = None, config: OverlayConfig = OverlayConfig()) -> "SegmentationOverlay":
         """Find and load ESPNetv2 (``--seg-weights``, ``$VIDLLE_SEG_WEIGHTS`` or the cache dir)."""
         # ESPNetv2 is a torch model: imported here, so enhancing without the overlay never loads torch.
+        require_torch("the segmentation overlay (--overlay seg)")
         from vidlle.models.segment import load_segmenter
 
         model, classes = load_segmenter(weights)

@@ -16,6 +16,7 @@ import importlib
 from vidlle.backends.base import Backend
 from vidlle.engines.specs import ModelSource
 from vidlle.errors import BackendError
+from vidlle.extras import missing_torch, torch_missing
 
 BACKENDS: dict[str, str] = {
     "torch": "vidlle.backends.torch:TorchBackend",
@@ -61,19 +62,32 @@ def backend_class(name: str) -> type[Backend]:
     except KeyError:
         raise BackendError(f"unknown backend {name!r} (available: auto, {', '.join(BACKENDS)})") from None
     module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ModuleNotFoundError as exc:
+        # The torch and TensorRT runtimes import torch at their top (every method uses it).
+        if torch_missing(exc):
+            raise missing_torch(f"the {name} backend") from None
+        raise
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why backend ``name`` cannot be used here (a package not installed), or None."""
+    try:
+        return backend_class(name).unavailable_reason()
+    except BackendError as exc:
+        return str(exc)
 
 
 def available_backends() -> dict[str, str]:
     """name -> "" if usable here, else the reason it is not."""
-    return {name: backend_class(name).unavailable_reason() or "" for name in BACKENDS}
+    return {name: unavailable_reason(name) or "" for name in BACKENDS}
 
 
 def auto_choice(device: str = "cpu", precision: str = "fp32") -> str | None:
     """The backend ``auto`` would try first here (installed and supporting device/precision)."""
     for name in auto_order(device):
-        cls = backend_class(name)
-        if not cls.unavailable_reason() and cls.supports(device, precision):
+        if not unavailable_reason(name) and backend_class(name).supports(device, precision):
             return name
     return None
 
@@ -87,10 +101,11 @@ def create_backend(name: str, model, device: str = "cpu", precision: str = "fp32
     if name == "auto":
         skipped = []
         for candidate in auto_order(device):
-            cls = backend_class(candidate)
-            reason = cls.unavailable_reason()
-            if reason is None and not cls.supports(device, precision):
-                reason = f"cannot run {precision} on {device}"
+            reason = unavailable_reason(candidate)
+            if reason is None:
+                cls = backend_class(candidate)
+                if not cls.supports(device, precision):
+                    reason = f"cannot run {precision} on {device}"
             if reason is None:
                 try:
                     backend = cls(model, device=device, precision=precision, source=source)

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 from vidlle.engines import tensorrt as trt_engine  # module attribute: tests stand in for the GPU parts
 from vidlle.engines.export import get_onnx
 from vidlle.engines.specs import ModelSource, Profile, get_export_spec, load_predictor
+from vidlle.extras import require_torch
 
 
 def engine_profile(model: str, weights: str | None = None, frames: Sequence[tuple[int, int]] | None = None,
@@ -18,6 +19,7 @@ def engine_profile(model: str, weights: str | None = None, frames: Sequence[tupl
     """The model's source and the profile its engine must cover: ``frames`` are (height, width)
     sizes (min, opt, max); None = every size the model accepts. ValueError when ``frames`` do
     not make a profile."""
+    require_torch("vidlle build-engine (ONNX export from the torch weights)")
     spec = get_export_spec(model)
     source = ModelSource.resolve(model, weights)
     config = load_predictor(source)[1]

@@ -33,6 +33,7 @@ import numpy as np
 from vidlle.engines import EngineError
 from vidlle.engines.cache import ArtifactCache, ArtifactKey
 from vidlle.engines.specs import ModelSource, get_export_spec, load_predictor, sample_frames
+from vidlle.extras import require_torch
 
 OPSET = 17
 # Bump when the exported graph changes for the same weights and torch (names, axes, wrappers).
@@ -44,8 +45,8 @@ TOLERANCE = {"fp32": 1, "fp16": 2}
 
 
 def onnx_key(source: ModelSource, precision: str = "fp32", opset: int = OPSET) -> ArtifactKey:
-    import torch
-
+    # Every export starts here (the key names the exporting torch): without torch, one line.
+    torch = require_torch(f"exporting model {source.model!r} to ONNX")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     fields = {"model": source.model, "weights_sha256": source.sha256, "precision": precision, "opset": opset,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from vidlle.errors import ModelError
+from vidlle.extras import require_torch
 from vidlle.models.configs import CurveConfig, SKFConfig
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -105,11 +106,11 @@ def get_spec(name: str) -> ModelSpec:
 def load_model(name: str, weights: str | Path | None = None):
     """Build model ``name`` and load its weights (the shipped ones unless ``weights`` is given).
 
-    Returns (module in eval mode, config). Raises ModelError on missing or mismatched weights.
+    Returns (module in eval mode, config). Raises ModelError on missing or mismatched weights,
+    BackendError naming the extra when torch is not installed.
     """
-    import torch
-
     spec = get_spec(name)
+    torch = require_torch(f"loading the torch weights of model {name!r}")
     path = Path(weights) if weights is not None else spec.weights_path
     if not path.is_file():
         raise ModelError(f"weights for model {name!r} not found at {path}")

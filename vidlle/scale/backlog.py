@@ -24,6 +24,7 @@ import av
 
 from vidlle.api import Enhancer
 from vidlle.errors import InputError, InputNotFoundError, Interrupted, OutputError, ScaleError, one_line
+from vidlle.extras import limit_torch_threads
 from vidlle.heap import keep_freed_buffers
 from vidlle.io.encode import VIDEO_SUFFIXES
 from vidlle.io.sources import is_live, plan
@@ -171,12 +172,7 @@ class _Progress:
 
 def _ray_task(job: FileJob, settings: EnhanceSettings, progress) -> FileResult:
     keep_freed_buffers()  # a Ray worker process of ours (see vidlle.heap)
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except Exception:  # noqa: BLE001 - an optimisation only
-        pass
+    limit_torch_threads(1)  # a worker that ran a torch job before; the default path never imports torch
     report = None
     if progress is not None:
         def report(index, frames, expected):

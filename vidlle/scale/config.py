@@ -34,13 +34,13 @@ from pathlib import Path
 
 from vidlle.backends import BACKENDS
 from vidlle.errors import ConfigError, VidlleError, one_line
+from vidlle.extras import require_torch
 from vidlle.io.encode import VIDEO_SUFFIXES
 from vidlle.io.livespec import resolve
 from vidlle.io.redact import redact
 from vidlle.io.sinks import segment_path
 from vidlle.io.sources import is_live, is_publish
 from vidlle.models import get_spec, load_model
-from vidlle.models.segment import find_seg_weights
 from vidlle.scale import SCALE_EXTRA
 from vidlle.settings import YAML, EncodeConfig, EnhancerConfig, LiveConfig, check_value, setting, settings_of
 
@@ -309,6 +309,11 @@ def _check_model(kw: dict, where: str, base_dir: Path) -> None:
         _check_weights(_get(kw, "model"), kw["weights"], where)
     if kw.get("overlay") == "seg" and kw.get("seg_weights") is None:
         try:  # $VIDLLE_SEG_WEIGHTS or the cache dir, resolved here: every camera gets the same file
+            require_torch("the segmentation overlay (overlay: seg)")
+            # Here, not at the top: the segmenter's module imports torch, which serve's default
+            # path (and a core install) does not have.
+            from vidlle.models.segment import find_seg_weights
+
             kw["seg_weights"] = str(find_seg_weights(None))
         except VidlleError as exc:
             raise ConfigError(f"{where}: overlay seg: {exc}") from None

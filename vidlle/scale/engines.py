@@ -25,9 +25,8 @@ import warnings
 from abc import ABC, abstractmethod
 from typing import Sequence
 
-import torch
-
 from vidlle.errors import ScaleError, one_line
+from vidlle.extras import limit_torch_threads
 from vidlle.heap import keep_freed_buffers
 from vidlle.scale import SCALE_EXTRA, import_ray, init_ray, ray_available
 from vidlle.scale.camera import CameraWorker
@@ -243,9 +242,8 @@ def _end_process(worker, exc: BaseException) -> None:
 
 def _limit_threads(camera: CameraConfig) -> None:
     """A camera gets the threads its CPUs allow (Ray sets OMP_NUM_THREADS, torch may not follow);
-    its worker process keeps frame-sized buffers for reuse (:mod:`vidlle.heap`)."""
+    its worker process keeps frame-sized buffers for reuse (:mod:`vidlle.heap`). torch is limited
+    only if this process has loaded it: the default runtime (onnxruntime, one thread) needs none,
+    and importing it would cost every camera ~165 MB resident (docs/capacity.md)."""
     keep_freed_buffers()
-    try:
-        torch.set_num_threads(max(1, int(camera.num_cpus)))
-    except Exception:  # noqa: BLE001 - an optimisation, never a reason to fail
-        pass
+    limit_torch_threads(int(camera.num_cpus))
