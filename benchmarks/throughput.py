@@ -243,7 +243,9 @@ def stage_costs(src: Path, model: str, frames: int = 80) -> dict[str, float]:
 
     from vidlle.api import Enhancer
     from vidlle.apply import apply_params
+    from vidlle.denoise import guide_copy, plan_denoise
     from vidlle.exposure import frame_strength
+    from vidlle.predictor import reduced_copies
 
     with av.open(str(src)) as c:
         images = []
@@ -255,13 +257,14 @@ def stage_costs(src: Path, model: str, frames: int = 80) -> dict[str, float]:
     for f in images[:5]:
         enh.enhance(f)
     enh.reset()
-    cost = dict.fromkeys(("quarter-size copy", "predictor input", "predictor", "map smoothing + exposure gate",
-                          "motion plan (quarter size)", "full-res pass", "whole enhance step"), 0.0)
+    cost = dict.fromkeys(("half + quarter copies", "predictor input", "predictor", "map smoothing + exposure gate",
+                          "motion plan (quarter size)", "denoise plan", "full-res pass",
+                          "whole enhance step"), 0.0)
     clock = time.process_time
     local = enh.model_config.local
     for f in images:
         t0 = clock()
-        small = enh.temporal.motion_copy(f)
+        half, small = reduced_copies(f)
         t1 = clock()
         x = enh._predictor_input(f, small)
         t2 = clock()
@@ -272,10 +275,12 @@ def stage_costs(src: Path, model: str, frames: int = 80) -> dict[str, float]:
         t4 = clock()
         blend = enh.temporal.plan(apply_params(small, p, enh.tone, k, local), f.shape)
         t5 = clock()
-        out = apply_params(f, p, enh.tone, k, local, blend)
-        enh.temporal.commit(out)
+        guide = plan_denoise(guide_copy(half, small, *f.shape[:2]), enh.denoise) if k > 0 else None
         t6 = clock()
-        for name, dt in zip(list(cost)[:6], (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
+        out = apply_params(f, p, enh.tone, k, local, blend, guide, enh.temporal.config.spatial_shares)
+        enh.temporal.commit(out)
+        t7 = clock()
+        for name, dt in zip(list(cost)[:7], (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6)):
             cost[name] += dt
     enh.reset()
     t0 = clock()

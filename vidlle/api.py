@@ -21,7 +21,7 @@ import numpy as np
 
 from vidlle.apply import apply_params, check_frame
 from vidlle.backends import create_backend, model_source
-from vidlle.denoise import DenoiseConfig, Guide, plan_denoise
+from vidlle.denoise import DenoiseConfig, Guide, guide_copy, plan_denoise
 from vidlle.exposure import ExposureConfig, frame_strength
 from vidlle.frames import Frame
 from vidlle.models import LazyModule, get_spec, load_model
@@ -140,7 +140,8 @@ class Enhancer:
         for i, (f, (p, k)) in enumerate(zip(frames, self.predict(frames, quarters))):
             half, quarter = copies[i] if copies else (None, None)
             # Nothing is lifted at strength 0 (a well-exposed frame): no denoiser to plan.
-            guide = plan_denoise(half, self.denoise) if half is not None and k > 0 else None
+            guide = plan_denoise(guide_copy(half, quarter, *f.shape[:2]), self.denoise) if (
+                half is not None and k > 0) else None
             out.append(self._apply(f, p, k, quarter, guide))
         if self.overlay is not None:
             out = [self.overlay(o) for o in out]

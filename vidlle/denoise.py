@@ -6,17 +6,18 @@ the noise level measured on the frame itself; where the gain is 1 (a well-expose
 strength 0) the pixel passes bit-exact.
 
 * **Luma**: a guided filter (He et al.), self-guided, edge preserving. Its coefficients are
-  computed on the frame's half-size copy (the copy the predictor's and the motion planner's
-  quarter-size copy is reduced from; He & Sun's "fast guided filter"): per window ``a = var / (var + eps)``,
+  computed on a reduced copy of the frame (He & Sun's "fast guided filter"): the half-size copy
+  the predictor's quarter copy is made from, or for frames of 720 lines and more that quarter
+  copy itself (:func:`guide_copy`). Per window ``a = var / (var + eps)``,
   ``b = mean * (1 - a)``, both box-averaged once more. At full resolution the filtered luma is
   ``a * Y + b`` (``a`` and ``b`` bilinearly upsampled): ~``b`` (the local mean) in flat regions,
   ~``Y`` across edges, where the window's variance is well above the noise's.
 * **Chroma**: the colour of an amplified dark pixel is mostly noise (green/purple blotches) and
   the eye resolves colour far more coarsely than luma, so the chroma (R - Y, B - Y) is taken from
-  the half-size copy, box-blurred over a wider window than the luma's: a stronger,
+  the same reduced copy, box-blurred over a wider window than the luma's: a stronger,
   lower-resolution filter.
 * ``eps`` is ``EPS_SCALE`` times the noise variance at the window's brightness, estimated per
-  frame from the half copy (median absolute deviation of the residual from a 3x3 mean, per
+  frame from that copy (median absolute deviation of the residual from a 3x3 mean, per
   brightness band: robust to the edges and texture that most windows of a frame do not hold).
 
 A pixel with gain ``g`` takes ``alpha = strength * clamp((g - 1) / (FULL_GAIN - 1), 0, 1)`` of
@@ -36,7 +37,8 @@ import numpy as np
 # Rec. 601 luma weights (R, G, B), as the apply step's shadow-chroma blend.
 _LUMA = np.array([[0.299, 0.587, 0.114]], np.float32)
 _BAND = 16  # levels per brightness band of the noise estimate
-_MIN_SIDE = 4  # pixels of the half copy below which no window fits (and OpenCV reads 1xN arrays as scalars)
+GUIDE_QUARTER_FROM = 720  # frame lines from which the guide is planned on the quarter copy
+_MIN_SIDE = 4  # pixels of the copy below which no window fits (and OpenCV reads 1xN arrays as scalars)
 
 
 @dataclass(frozen=True)
@@ -45,13 +47,13 @@ class DenoiseConfig:
 
     strength: 0 turns the denoiser off (the pass is bit-exact as without it), 1 is the default,
         up to 2 denoises harder (it scales both alpha and eps).
-    radius: box radius of the guided filter at half resolution (1: a 3x3 window = 6x6
-        full-resolution pixels).
-    chroma_radius: box radius of the chroma filter at half resolution (2: 10x10 pixels).
+    radius: box radius of the guided filter at the guide's resolution (1: a 3x3 window, 6x6
+        full-resolution pixels on the half copy, 12x12 on the quarter copy).
+    chroma_radius: box radius of the chroma filter at the guide's resolution (3: 7x7).
     eps_scale: eps over the window's noise variance: larger smooths more texture away.
     full_gain: gain at which a pixel is fully denoised (alpha ramps from gain 1 to here).
     chroma: alpha multiplier of the chroma filter (chroma noise shows first).
-    sigma_floor: the least noise σ (levels, half resolution) eps assumes. Compressed dark video
+    sigma_floor: the least noise σ (levels, at the guide's resolution) eps assumes. Compressed dark video
         has almost no measurable noise left in its shadows, only the codec's flat blocks and
         banding one level apart, which the gain turns into steps of ten; a floor of about one
         level smooths those too.
@@ -59,11 +61,11 @@ class DenoiseConfig:
 
     strength: float = 1.0
     radius: int = 1
-    chroma_radius: int = 2
+    chroma_radius: int = 3
     eps_scale: float = 4.0
     full_gain: float = 3.0
     chroma: float = 2.0
-    sigma_floor: float = 1.0
+    sigma_floor: float = 2.0
 
     def __post_init__(self):
         if not 0.0 <= self.strength <= 2.0:
@@ -76,7 +78,7 @@ class DenoiseConfig:
 class Guide:
     """The low-resolution half of the spatial denoiser, for one frame.
 
-    coeffs: (4, h, w) float32 at the half copy's size: guided-filter ``a`` (0..1) and ``b``
+    coeffs: (4, h, w) float32 at the reduced copy's size: guided-filter ``a`` (0..1) and ``b``
         (levels), and the low-pass chroma R - Y and B - Y (levels, -255..255). Full-resolution
         pixel values come from bilinear upsampling (the geometry of cv2.resize INTER_LINEAR).
     strength, full_gain, chroma: as :class:`DenoiseConfig`.
@@ -114,13 +116,21 @@ def noise_sigma(luma: np.ndarray, level: np.ndarray, floor: float = 0.35) -> np.
     return np.maximum(table, floor).astype(np.float32)
 
 
-def plan_denoise(half: np.ndarray, config: DenoiseConfig) -> Guide | None:
-    """The frame's :class:`Guide` from its half-size copy ((h, w, 3) uint8 RGB, the input, not
+def guide_copy(half: np.ndarray, quarter: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The reduced copy the guide is planned on: the half copy up to ``GUIDE_QUARTER_FROM``
+    lines, the quarter copy from there. Noise grain and codec blocks of large frames span more
+    pixels (upscaled sensors, 16-pixel macroblocks), so a 1080p frame wants the wider window
+    anyway, and its quarter copy is 4x cheaper to plan on."""
+    return quarter if min(height, width) >= GUIDE_QUARTER_FROM else half
+
+
+def plan_denoise(copy: np.ndarray, config: DenoiseConfig) -> Guide | None:
+    """The frame's :class:`Guide` from a reduced copy (:func:`guide_copy`; (h, w, 3) uint8 RGB, the input, not
     enhanced), or None when the denoiser is off or the copy is too small to hold a window
     (a frame under 8 pixels a side: nothing there to filter)."""
-    if config.strength <= 0.0 or min(half.shape[:2]) < _MIN_SIDE:
+    if config.strength <= 0.0 or min(copy.shape[:2]) < _MIN_SIDE:
         return None
-    pixels = half.astype(np.float32)
+    pixels = copy.astype(np.float32)
     luma = cv2.transform(pixels, _LUMA)
     size = (2 * config.radius + 1, 2 * config.radius + 1)
     border = cv2.BORDER_REFLECT
