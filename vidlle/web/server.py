@@ -32,6 +32,7 @@ import json
 import os
 import re
 import secrets
+import select
 import socket
 import threading
 import time
@@ -319,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
         key = self.app.add_viewer(viewer)
         origin, seq = None, 0
         try:
-            while not self.app.stopping:
+            while not self.app.stopping and not self._viewer_left():
                 picture: Picture | None = feed.wait(after=seq, timeout=0.5, origin=origin)
                 if picture is None:
                     continue
@@ -335,3 +336,12 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the viewer left or stalled past SEND_TIMEOUT: only its own stream ends
         finally:
             self.app.drop_viewer(key)
+
+    def _viewer_left(self) -> bool:
+        """Whether the viewer closed its side: a viewer that left must not keep the feed watched
+        (and encoding) until the next write fails."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
