@@ -80,16 +80,21 @@ def enhance(input, output, overwrite, quiet, batch, stats_json, use_ray, **setti
 @click.argument("source", metavar="SOURCE")
 @options(EnhancerConfig)
 @click.option("--max-width", type=click.IntRange(160, 7680), default=1920, show_default=True,
-              help="Widest the side-by-side window may be (pixels).")
+              help="Widest the side-by-side window may be (pixels; on the web page each picture gets half).")
+@click.option("--http", metavar="[HOST:]PORT",
+              help="Show it on a web page at this address instead of a window (127.0.0.1 unless HOST is "
+                   "given; any other address needs a token: $VIDLLE_WEB_TOKEN, else one is made and shown).")
 @options(LiveConfig)
-def preview(source, max_width, **settings):
+def preview(source, max_width, http, **settings):
     """Live window for SOURCE (webcam:N, rtsp://..., testsrc, or a video file): original | enhanced.
 
-    Keys: q quit, space toggle enhancement, o toggle the segmentation overlay.
+    Keys: q quit, space toggle enhancement, o toggle the segmentation overlay (on the web page:
+    buttons; Ctrl-C quits).
     """
     from vidlle import run
 
-    run.preview(source, from_options(EnhancerConfig, settings), _live_config(settings), max_width=max_width)
+    run.preview(source, from_options(EnhancerConfig, settings), _live_config(settings), max_width=max_width,
+                http=http)
 
 
 @cli.command()
@@ -137,14 +142,18 @@ def sample(output, size, seconds, fps, overwrite):
                    "[default: run until Ctrl-C / SIGTERM].")
 @click.option("--check", is_flag=True, help="Check CONFIG, list its cameras and exit.")
 @click.option("-q", "--quiet", is_flag=True, help="No periodic table (state changes and the final summary only).")
-def serve(config, address, engine, stats_every, stats_json, duration, check, quiet):
+@click.option("--http", metavar="[HOST:]PORT",
+              help="Also serve a web page with every camera's live picture and the table (JSON at /api/state); "
+                   "127.0.0.1 unless HOST is given; any other address needs a token ($VIDLLE_WEB_TOKEN, "
+                   "else one is made and shown).")
+def serve(config, address, engine, stats_every, stats_json, duration, check, quiet, http):
     """Enhance every camera of CONFIG (YAML: cameras with name, source, output, model, ...), each in
     its own Ray actor restarted on crash, with a periodic stats table. Ctrl-C or SIGTERM stops all
     cameras and finalises every recording. See docs/capacity.md for sizing."""
     from vidlle.scale.serve import serve as run_serve
 
     run_serve(config, engine=engine, address=address, stats_every=stats_every, stats_json=stats_json,
-              duration=duration, check=check, quiet=quiet)
+              duration=duration, check=check, quiet=quiet, http=http)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})

@@ -63,6 +63,10 @@ class ScaleError(VidlleError, RuntimeError):
     """Ray is missing, a cluster cannot be joined, or cameras/files failed."""
 
 
+class WebError(VidlleError, OSError):
+    """The web view cannot be served: a bad --http address, a port in use, a missing token."""
+
+
 class Interrupted(VidlleError):
     """The run was stopped by Ctrl-C / SIGTERM; the sink was finalised or discarded cleanly."""
 

@@ -26,6 +26,9 @@ from vidlle.scale import import_ray
 from vidlle.scale.backlog import (EnhanceSettings, failure_message, format_results, plan_jobs, run_ray,
                                   run_sequential)
 from vidlle.settings import EncodeConfig, EnhancerConfig, LiveConfig
+from vidlle.web.feed import CameraFeeds, FeedLimits, FeedSink
+from vidlle.web.server import web_config
+from vidlle.web.views import PreviewView, open_page
 
 
 def say(message: str) -> None:
@@ -83,8 +86,11 @@ def enhance(input: str, output: str, enhancer_config: EnhancerConfig, encode: En
         click.echo(line, err=True)
 
 
-def preview(source: str, enhancer_config: EnhancerConfig, live: LiveConfig, max_width: int = 1920) -> None:
-    """``vidlle preview SOURCE``: a window with the original and the enhanced picture."""
+def preview(source: str, enhancer_config: EnhancerConfig, live: LiveConfig, max_width: int = 1920,
+            http: str | None = None) -> None:
+    """``vidlle preview SOURCE``: a window with the original and the enhanced picture, or with
+    ``http`` (``[HOST:]PORT``) the same on a web page (:mod:`vidlle.web`) instead of a window."""
+    page = web_config(http, FeedLimits(max_width=max_width // 2)) if http else None
     src, kind = open_source(source, live)
     enhancer = Enhancer.from_config(enhancer_config)
 
@@ -93,20 +99,37 @@ def preview(source: str, enhancer_config: EnhancerConfig, live: LiveConfig, max_
             enhancer.overlay.enabled = on
 
     controls = PreviewControls(overlay=enhancer.overlay is not None, on_change=on_change)
-    sink = PreviewSink(title=f"vidlle - {getattr(src, 'shown', source)}", controls=controls,
-                       live_stats=getattr(src, "stats", None), max_width=max_width)
+    shown = getattr(src, "shown", source)
+    if page is not None:
+        feeds = CameraFeeds(page[0].limits, name="preview")
+        sink = FeedSink(feeds)
+    else:
+        sink = PreviewSink(title=f"vidlle - {shown}", controls=controls,
+                           live_stats=getattr(src, "stats", None), max_width=max_width)
 
     def state_lines(stats) -> None:  # the window shows the state; stderr keeps one line per change
         for event in stats.live.poll_events() if stats.live is not None else ():
             say(event)
 
     pipeline = Pipeline(src, keep_original(enhancer.enhance_frames, controls), sink, progress=state_lines)
-    sink.on_quit = pipeline.request_stop
+    web = None
+    if page is not None:
+        view = PreviewView(shown, source, feeds, controls, getattr(src, "stats", None), lambda: pipeline.stats,
+                           overlay_available=enhancer.overlay is not None)
+        web = open_page(view, *page, say)
+    else:
+        sink.on_quit = pipeline.request_stop
     try:
         stats = pipeline.run()
     except Interrupted:
         raise Interrupted(f"interrupted after {pipeline.stats.frames} frames") from None
-    click.echo(summary_line(stats, enhancer.describe(), "window") + f" | {sink.status()}", err=True)
+    finally:
+        if web is not None:
+            web.stop()
+    if web is not None:
+        click.echo(summary_line(stats, enhancer.describe(), web.url), err=True)
+    else:
+        click.echo(summary_line(stats, enhancer.describe(), "window") + f" | {sink.status()}", err=True)
 
 
 def enhance_backlog(input: str, output: str, settings: EnhanceSettings, use_ray: bool = False, quiet: bool = False,

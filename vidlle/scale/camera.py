@@ -29,6 +29,7 @@ from vidlle.io.live import LiveSource
 from vidlle.io.sinks import NullSink, SegmentedFileSink
 from vidlle.pipeline import Pipeline
 from vidlle.scale.config import CameraConfig
+from vidlle.web.feed import CameraFeeds, tee
 
 
 class CameraWorker:
@@ -63,6 +64,8 @@ class CameraWorker:
         self._thread: threading.Thread | None = None
         self._cpu0 = time.process_time()
         self.enhancer = Enhancer.from_config(camera.enhancer)
+        # the web view's pictures: nothing is encoded unless a page watches (vidlle.web.feed)
+        self.feeds = CameraFeeds(name=camera.name)
 
     # -- control ----------------------------------------------------------------------------------
     def start(self) -> "CameraWorker":
@@ -108,7 +111,7 @@ class CameraWorker:
     def _run_once(self) -> None:
         source = LiveSource(self.camera.source, self.camera.live_config())
         sink = self._make_sink()
-        pipeline = Pipeline(source, self._transform, sink)
+        pipeline = Pipeline(source, tee(self._transform, self.feeds), sink)
         with self._lock:
             if self._stop.is_set():
                 return

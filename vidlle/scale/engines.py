@@ -31,6 +31,7 @@ from vidlle.heap import keep_freed_buffers
 from vidlle.scale import SCALE_EXTRA, import_ray, init_ray, ray_available
 from vidlle.scale.camera import CameraWorker
 from vidlle.scale.config import CameraConfig
+from vidlle.web.feed import RelayFeed
 
 
 class CameraEngine(ABC):
@@ -59,6 +60,11 @@ class CameraEngine(ABC):
         """Stop every camera, wait up to ``timeout`` s for the recordings to be finalised, and
         record each camera's final stats in its view."""
 
+    @abstractmethod
+    def feed(self, name: str, kind: str):
+        """Camera ``name``'s ``enhanced`` or ``original`` pictures for the web view: an object
+        with ``wait(after, timeout, origin) -> Picture | None`` (:mod:`vidlle.web.feed`)."""
+
 
 class ThreadEngine(CameraEngine):
     """Every camera in a thread of this process."""
@@ -84,6 +90,10 @@ class ThreadEngine(CameraEngine):
             views[name].update(worker.stop(timeout), now)
         self.handles.clear()
 
+    def feed(self, name: str, kind: str):
+        worker = self.handles.get(name)
+        return worker.feeds[kind] if worker is not None else None
+
 
 class RayEngine(CameraEngine):
     """One Ray actor per camera, on the cluster at ``address`` (else ``$RAY_ADDRESS``, else a new
@@ -95,6 +105,7 @@ class RayEngine(CameraEngine):
         super().__init__(address)
         self._owns_ray = False
         self._inflight: dict = {}  # name -> (ObjectRef, sent at)
+        self._relays: dict = {}  # (name, kind) -> RelayFeed
 
     def start(self, cameras: Sequence[CameraConfig]) -> None:
         ray = import_ray()
@@ -175,7 +186,23 @@ class RayEngine(CameraEngine):
             ray.kill(handle, no_restart=True)
         self.handles.clear()
         self._inflight.clear()
+        self._relays.clear()
         self._shutdown()
+
+    def feed(self, name: str, kind: str):
+        """A relay in this process that asks the camera's actor for its newest picture (only
+        while a page watches; each call also renews the actor's lease on that feed)."""
+        handle = self.handles.get(name)
+        if handle is None:
+            return None
+        if (name, kind) not in self._relays:
+            ray = import_ray()
+
+            def fetch(origin, after):
+                return ray.get(handle.web_picture.remote(kind, origin, after), timeout=2.0)
+
+            self._relays[name, kind] = RelayFeed(fetch)
+        return self._relays[name, kind]
 
     def _shutdown(self) -> None:
         if self._owns_ray:
@@ -222,6 +249,15 @@ class CameraActor:
         if self.worker is None:
             return self.stats()
         return self.worker.stop(timeout)
+
+    def web_picture(self, kind: str, origin: str | None, after: int):
+        """The web view's newest ``kind`` picture if newer than (origin, after), else None; marks
+        the feed watched for its lease (nothing is encoded in an actor nobody watches)."""
+        if self.worker is None:
+            return None
+        feed = self.worker.feeds[kind]
+        feed.watch()
+        return feed.latest(origin, after)
 
     def inject_fault(self, kind: str = "raise") -> None:
         """Test hook. ``raise``: the pipeline fails as a bug would (recording finalised, process

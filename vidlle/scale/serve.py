@@ -9,6 +9,8 @@ import click
 from vidlle.errors import Interrupted, ScaleError
 from vidlle.scale.config import load_config
 from vidlle.scale.service import Service, final_lines, format_table
+from vidlle.web.server import web_config as page_config
+from vidlle.web.views import ServeView, open_page
 
 
 def say(message: str) -> None:
@@ -17,10 +19,11 @@ def say(message: str) -> None:
 
 def serve(config: str, engine: str = "auto", address: str | None = None, stats_every: float = 10.0,
           stats_json: str | None = None, duration: float | None = None, check: bool = False,
-          quiet: bool = False) -> None:
+          quiet: bool = False, http: str | None = None) -> None:
     """Run every camera of ``config`` until Ctrl-C/SIGTERM, ``duration`` or every camera ended.
 
-    check: list the cameras and return. quiet: no periodic table. Raises Interrupted after a
+    check: list the cameras and return. quiet: no periodic table. http: also serve the web view
+    at this ``[HOST:]PORT`` (:mod:`vidlle.web`) while the cameras run. Raises Interrupted after a
     stop (recordings finalised) and ScaleError when a camera failed.
     """
     cfg = load_config(config)
@@ -34,11 +37,22 @@ def serve(config: str, engine: str = "auto", address: str | None = None, stats_e
         say(f"{config}: {len(cfg.cameras)} camera{'s' if len(cfg.cameras) != 1 else ''}, ok")
         return
     service = Service(cfg, engine=engine, address=address)
+    # The page first: a port in use fails before any camera starts; it shows them starting.
+    web = open_page(ServeView(service), *page_config(http), say) if http else None
     try:
-        service.start()
-    except KeyboardInterrupt:
-        service.stop()
-        raise Interrupted("stopped while starting the cameras") from None
+        try:
+            service.start()
+        except KeyboardInterrupt:
+            service.stop()
+            raise Interrupted("stopped while starting the cameras") from None
+        _run(service, cfg, stats_every, duration, quiet, stats_json)
+    finally:
+        if web is not None:
+            web.stop()
+
+
+def _run(service: Service, cfg, stats_every: float, duration: float | None, quiet: bool,
+         stats_json: str | None) -> None:
     for note in service.notes:
         say(f"note: {note}")
     say(f"serving {len(cfg.cameras)} camera{'s' if len(cfg.cameras) != 1 else ''} on {service.where}"
