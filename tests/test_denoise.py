@@ -51,8 +51,9 @@ def test_noise_in_lifted_flat_regions_drops_and_the_edge_stays():
     got = denoised.astype(float).mean(axis=(0, 2))
     w = noisy.shape[1]
     assert got[w // 2 + 1] - got[w // 2 - 2] > 0.9 * (ref[w // 2 + 1] - ref[w // 2 - 2])
-    # Brightness is kept: denoising is no tone change.
-    assert abs(denoised.mean() - plain.mean()) < 1.0
+    # Brightness is kept: denoising is no tone change (within ~1 %: the concave curve of a noisy
+    # pixel averages a little lower than the curve of its mean).
+    assert abs(denoised.mean() - plain.mean()) < 2.0
 
 
 def test_chroma_noise_is_filtered_harder_than_luma():

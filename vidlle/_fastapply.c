@@ -14,8 +14,8 @@
  *   prev     None or (height, width, 3) uint8: the previous output, for the temporal blend
  *   classes  None or (cls_h, cls_w) uint8 in {0, 1, 2}: still / in between / moving
  *   w_*      weight of the new frame per class (the previous output gets 1 - w)
- *   guide    None or (4, guide_h, guide_w) float32: the spatial denoiser's low-resolution fields
- *            (guided-filter a, b; low-pass chroma R - Y, B - Y; see vidlle/denoise.py)
+ *   guide    None or (6, guide_h, guide_w) float32: the spatial denoiser's low-resolution fields
+ *            (guided-filter a, b of the luma; of R - Y and B - Y against the luma; vidlle/denoise.py)
  *   dn_strength, full_gain, chroma: alpha = min(1, dn_strength * clamp((gain - 1) / (full_gain - 1)))
  *            of the filtered luma, min(1, chroma * alpha) of the low-pass chroma
  *   s_*      share of alpha per motion class (with classes; 1 without)
@@ -85,11 +85,15 @@ typedef struct {
     float *r, *g, *b, *s, *o;
 } RowBuffers;
 
-/* The spatial denoiser of one row: the guide's four fields interpolated vertically to this row
+/* The guide's fields (vidlle/denoise.py): luma a, b; chroma R - Y as ar * Y + br; B - Y as
+ * ac * Y + bc (Y the denoised luma). */
+#define GUIDE_FIELDS 6
+
+/* The spatial denoiser of one row: the guide's fields interpolated vertically to this row
  * (at guide resolution), the column geometry to full resolution, and the per-pixel factors. */
 typedef struct {
-    const float *a, *b, *cr, *cb;       /* line buffers, guide width each */
-    float *ua, *ub, *ur, *uc;           /* the same at full resolution, width each */
+    const float *line[GUIDE_FIELDS];    /* line buffers, guide width each */
+    float *up[GUIDE_FIELDS];            /* the same at full resolution, width each */
     const int *gx0, *gx1;               /* guide columns of each output column */
     const float *gfx;                   /* their bilinear weights */
     const float *alpha_tab;             /* alpha per (table row, level), as scale_tab */
@@ -112,8 +116,8 @@ static inline void upsample_row(const float *restrict line, const int *restrict 
  * row's offset plus V rounded) replaces the undenoised one in idx. */
 static inline void denoise_row(float *restrict fr, float *restrict fg, float *restrict fb, float *restrict idx,
                                const float *restrict alpha_row, const float *restrict ua, const float *restrict ub,
-                               const float *restrict ur, const float *restrict uc, const int *restrict offs,
-                               float chroma, Py_ssize_t width)
+                               const float *restrict uar, const float *restrict ubr, const float *restrict uac,
+                               const float *restrict ubc, const int *restrict offs, float chroma, Py_ssize_t width)
 {
     for (Py_ssize_t x = 0; x < width; x++) {
         float alpha = alpha_row[x], r = fr[x], g = fg[x], bl = fb[x];
@@ -121,7 +125,8 @@ static inline void denoise_row(float *restrict fr, float *restrict fg, float *re
         float ac = chroma * alpha;
         ac = ac < 1.0f ? ac : 1.0f;
         float dy = alpha * (ua[x] * y + ub[x] - y);
-        float dr = ac * (ur[x] - (r - y)), db = ac * (uc[x] - (bl - y));
+        float yd = y + dy; /* the chroma's guide: the denoised luma */
+        float dr = ac * (uar[x] * yd + ubr[x] - (r - y)), db = ac * (uac[x] * yd + ubc[x] - (bl - y));
         float dg = -(0.299f * dr + 0.114f * db) * (1.0f / 0.587f);
         r += dy + dr;
         g += dy + dg;
@@ -163,17 +168,15 @@ static void run_row(const uint8_t *restrict src, uint8_t *restrict dst, const ui
         const float *restrict alpha_tab = guide->alpha_tab, *restrict stab = guide->stab;
         const int *restrict gx0 = guide->gx0, *restrict gx1 = guide->gx1;
         const float *restrict gfx = guide->gfx;
-        float *restrict ua = guide->ua, *restrict ub = guide->ub, *restrict ur = guide->ur, *restrict uc = guide->uc;
         const float chroma = guide->chroma;
         /* alpha from the undenoised brightness's gain, scaled by the motion class's share */
         for (Py_ssize_t x = 0; x < width; x++)
             fo[x] = alpha_tab[(int)fs[x]] * (cls ? stab[cls[cx[x]]] : 1.0f);
         /* the guide's fields at full resolution: one gather loop per field, then plain arithmetic */
-        upsample_row(guide->a, gx0, gx1, gfx, ua, width);
-        upsample_row(guide->b, gx0, gx1, gfx, ub, width);
-        upsample_row(guide->cr, gx0, gx1, gfx, ur, width);
-        upsample_row(guide->cb, gx0, gx1, gfx, uc, width);
-        denoise_row(fr, fg, fb, fs, fo, ua, ub, ur, uc, offs, chroma, width);
+        for (int c = 0; c < GUIDE_FIELDS; c++)
+            upsample_row(guide->line[c], gx0, gx1, gfx, guide->up[c], width);
+        denoise_row(fr, fg, fb, fs, fo, guide->up[0], guide->up[1], guide->up[2], guide->up[3], guide->up[4],
+                    guide->up[5], offs, chroma, width);
     }
     for (Py_ssize_t x = 0; x < width; x++) {
         int t = (int)fs[x];
@@ -211,13 +214,13 @@ static void run_row(const uint8_t *restrict src, uint8_t *restrict dst, const ui
 
 /* The spatial denoiser's inputs and scratch (see apply() above); guide == NULL: off. */
 typedef struct {
-    const float *guide;   /* (4, h, w) float32 */
+    const float *guide;   /* (GUIDE_FIELDS, h, w) float32 */
     Py_ssize_t h, w;
     float strength, full_gain, chroma;
     float shares[3];      /* share of alpha per motion class */
     float *alpha_tab;     /* n_rows * 256 */
-    float *lines;         /* 4 * w */
-    float *rows;          /* 4 * width: the fields upsampled to the current row */
+    float *lines;         /* GUIDE_FIELDS * w */
+    float *rows;          /* GUIDE_FIELDS * width: the fields upsampled to the current row */
     int *gx0, *gx1, *gy0, *gy1;
     float *gfx, *gfy;
 } Denoise;
@@ -258,20 +261,17 @@ static void run(const uint8_t *frame, Py_ssize_t height, Py_ssize_t width, const
     if (dn) {
         linear_geometry(width, dn->w, dn->gx0, dn->gx1, dn->gfx);
         linear_geometry(height, dn->h, dn->gy0, dn->gy1, dn->gfy);
-        rg.a = dn->lines;
-        rg.b = dn->lines + dn->w;
-        rg.cr = dn->lines + 2 * dn->w;
-        rg.cb = dn->lines + 3 * dn->w;
+        for (int c = 0; c < GUIDE_FIELDS; c++) {
+            rg.line[c] = dn->lines + c * dn->w;
+            rg.up[c] = dn->rows + c * width;
+        }
         rg.gx0 = dn->gx0;
         rg.gx1 = dn->gx1;
         rg.gfx = dn->gfx;
         rg.alpha_tab = dn->alpha_tab;
         rg.stab = stab;
         rg.chroma = dn->chroma;
-        rg.ua = dn->rows;
-        rg.ub = dn->rows + width;
-        rg.ur = dn->rows + 2 * width;
-        rg.uc = dn->rows + 3 * width;
+
     }
     /* Weight per class value; classes above 2 count as moving. */
     float wtab[256];
@@ -294,7 +294,7 @@ static void run(const uint8_t *frame, Py_ssize_t height, Py_ssize_t width, const
             Py_ssize_t plane = dn->h * dn->w;
             const float *ga = dn->guide + (Py_ssize_t)dn->gy0[y] * dn->w, *gb = dn->guide + (Py_ssize_t)dn->gy1[y] * dn->w;
             float f = dn->gfy[y];
-            for (int c = 0; c < 4; c++)
+            for (int c = 0; c < GUIDE_FIELDS; c++)
                 for (Py_ssize_t j = 0; j < dn->w; j++) {
                     float u = ga[c * plane + j];
                     dn->lines[c * dn->w + j] = u + f * (gb[c * plane + j] - u);
@@ -351,7 +351,7 @@ static PyObject *fast_apply(PyObject *self, PyObject *args)
             goto fail_out;
         }
     }
-    if (denoise && get_buffer(guide_o, &guide, 4 * guide_h * guide_w * 4, 0, "guide") < 0) {
+    if (denoise && get_buffer(guide_o, &guide, GUIDE_FIELDS * guide_h * guide_w * 4, 0, "guide") < 0) {
         if (blend) {
             PyBuffer_Release(&classes);
             PyBuffer_Release(&prev);
@@ -376,8 +376,9 @@ static PyObject *fast_apply(PyObject *self, PyObject *args)
     float weights[3] = {(float)w_still, (float)w_between, (float)w_moving};
     size_t floats = (size_t)n_rows * 512 + 7 * (size_t)width + (size_t)height + (size_t)map_w;
     size_t ints = 4 * (size_t)width + 2 * (size_t)height;
-    /* the denoiser's: alpha table, four line buffers, column and row geometry */
-    size_t dn_floats = denoise ? (size_t)n_rows * 256 + 4 * (size_t)guide_w + 5 * (size_t)width + (size_t)height : 0;
+    /* the denoiser's: alpha table, line buffers, upsampled rows, column and row geometry */
+    size_t dn_floats = denoise ? (size_t)n_rows * 256 + GUIDE_FIELDS * ((size_t)guide_w + (size_t)width) +
+                                     (size_t)width + (size_t)height : 0;
     size_t dn_ints = denoise ? 2 * (size_t)width + 2 * (size_t)height : 0;
     floats += dn_floats;
     ints += dn_ints;
@@ -408,7 +409,7 @@ static PyObject *fast_apply(PyObject *self, PyObject *args)
             dn_state.shares[2] = (float)s_moving;
             dn_state.alpha_tab = fd;
             dn_state.lines = fd + (size_t)n_rows * 256;
-            dn_state.gfx = dn_state.lines + 4 * (size_t)guide_w;
+            dn_state.gfx = dn_state.lines + GUIDE_FIELDS * (size_t)guide_w;
             dn_state.gfy = dn_state.gfx + width;
             dn_state.rows = dn_state.gfy + height;
             dn_state.gx0 = id;

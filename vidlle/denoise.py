@@ -13,9 +13,10 @@ strength 0) the pixel passes bit-exact.
   ``a * Y + b`` (``a`` and ``b`` bilinearly upsampled): ~``b`` (the local mean) in flat regions,
   ~``Y`` across edges, where the window's variance is well above the noise's.
 * **Chroma**: the colour of an amplified dark pixel is mostly noise (green/purple blotches) and
-  the eye resolves colour far more coarsely than luma, so the chroma (R - Y, B - Y) is taken from
-  the same reduced copy, box-blurred over a wider window than the luma's: a stronger,
-  lower-resolution filter.
+  the eye resolves colour far more coarsely than luma, so the chroma (R - Y, B - Y) is filtered
+  harder, over a wider window of the same reduced copy: a guided filter with the (denoised)
+  luma as guide, so that in flat regions it is the window's mean colour and across an edge it
+  follows the luma (a plain blur would paint a lit face's colour onto the dark wall beside it).
 * ``eps`` is ``EPS_SCALE`` times the noise variance at the window's brightness, estimated per
   frame from that copy (median absolute deviation of the residual from a 3x3 mean, per
   brightness band: robust to the edges and texture that most windows of a frame do not hold).
@@ -78,9 +79,10 @@ class DenoiseConfig:
 class Guide:
     """The low-resolution half of the spatial denoiser, for one frame.
 
-    coeffs: (4, h, w) float32 at the reduced copy's size: guided-filter ``a`` (0..1) and ``b``
-        (levels), and the low-pass chroma R - Y and B - Y (levels, -255..255). Full-resolution
-        pixel values come from bilinear upsampling (the geometry of cv2.resize INTER_LINEAR).
+    coeffs: (6, h, w) float32 at the reduced copy's size: the luma's guided-filter ``a`` (0..1)
+        and ``b`` (levels), then ``a``, ``b`` of R - Y and of B - Y against the luma (chroma =
+        a * Y + b, levels). Full-resolution values come from bilinear upsampling (the geometry
+        of cv2.resize INTER_LINEAR).
     strength, full_gain, chroma: as :class:`DenoiseConfig`.
     """
 
@@ -143,13 +145,25 @@ def plan_denoise(copy: np.ndarray, config: DenoiseConfig) -> Guide | None:
     eps_table = (config.eps_scale * config.strength) * np.square(sigma).reshape(1, 256)
     eps = cv2.LUT(cv2.convertScaleAbs(mean), eps_table)
     a = cv2.divide(var, cv2.add(var, eps))
-    coeffs = np.empty((4,) + luma.shape, np.float32)
+    coeffs = np.empty((6,) + luma.shape, np.float32)
     coeffs[0] = cv2.blur(a, size, borderType=border)
     coeffs[1] = cv2.blur(cv2.subtract(mean, cv2.multiply(a, mean)), size, borderType=border)
-    red, _, blue = cv2.split(pixels)
+    # Chroma: the same filter with the luma as guide, over a wider window. Where the window
+    # holds an edge the chroma follows the luma across it (a dark background beside a lit face
+    # keeps its own colour); in flat windows it is the window's mean chroma.
     wide = (2 * config.chroma_radius + 1, 2 * config.chroma_radius + 1)
-    coeffs[2] = cv2.blur(cv2.subtract(red, luma), wide, borderType=border)
-    coeffs[3] = cv2.blur(cv2.subtract(blue, luma), wide, borderType=border)
+    mean_w = cv2.blur(luma, wide, borderType=border)
+    var_w = cv2.max(cv2.subtract(cv2.blur(cv2.multiply(luma, luma), wide, borderType=border),
+                                 cv2.multiply(mean_w, mean_w)), 0.0)
+    denom = cv2.add(var_w, cv2.LUT(cv2.convertScaleAbs(mean_w), eps_table))
+    red, _, blue = cv2.split(pixels)
+    for i, channel in ((2, red), (4, blue)):
+        chroma = cv2.subtract(channel, luma)
+        mean_c = cv2.blur(chroma, wide, borderType=border)
+        cov = cv2.subtract(cv2.blur(cv2.multiply(luma, chroma), wide, borderType=border), cv2.multiply(mean_w, mean_c))
+        slope = cv2.divide(cov, denom)
+        coeffs[i] = cv2.blur(slope, wide, borderType=border)
+        coeffs[i + 1] = cv2.blur(cv2.subtract(mean_c, cv2.multiply(slope, mean_w)), wide, borderType=border)
     return Guide(coeffs, config.strength, config.full_gain, config.chroma)
 
 
@@ -170,15 +184,16 @@ def denoise_pixels(pixels: np.ndarray, gain: np.ndarray, guide: Guide, spatial: 
     levels in [0, 255]; pixels whose gain is <= 1 are returned unchanged.
     """
     height, width = pixels.shape[:2]
-    a, b, cr, cb = upsample(guide.coeffs, height, width)
+    a, b, a_r, b_r, a_b, b_b = upsample(guide.coeffs, height, width)
     alpha = np.minimum(1.0, guide.strength * np.clip((gain - 1.0) / (guide.full_gain - 1.0), 0.0, 1.0))
     if spatial is not None:
         alpha = alpha * spatial
     alpha_c = np.minimum(1.0, guide.chroma * alpha)
     luma = cv2.transform(pixels, _LUMA)
     d_luma = alpha * (a * luma + b - luma)
-    d_r = alpha_c * (cr - (pixels[..., 0] - luma))
-    d_b = alpha_c * (cb - (pixels[..., 2] - luma))
+    guide_luma = luma + d_luma  # the chroma's guide: the denoised luma
+    d_r = alpha_c * (a_r * guide_luma + b_r - (pixels[..., 0] - luma))
+    d_b = alpha_c * (a_b * guide_luma + b_b - (pixels[..., 2] - luma))
     # G - Y follows from R - Y and B - Y: the chroma of any colour has zero luma.
     d_g = -(0.299 * d_r + 0.114 * d_b) / 0.587
     out = pixels + np.stack([d_luma + d_r, d_luma + d_g, d_luma + d_b], axis=-1)

@@ -77,7 +77,7 @@ class TemporalConfig:
     motion_high: float = 1.6
     blur: int = 3
     motion_scale: int = 4
-    spatial_shares: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    spatial_shares: tuple[float, float, float] = (0.75, 0.9, 1.0)
 
 
 def _gray_histogram(small: np.ndarray) -> np.ndarray:
