@@ -243,4 +243,4 @@ def test_compiled_apply_rejects_wrong_buffer_sizes():
                   *no_guide)
     with pytest.raises(ValueError, match="guide"):
         ext.apply(frame, 4, 4, rows, 2, 2, table, 8, keep, 1.0, np.zeros((4, 4, 3), np.uint8), None, None, 0, 0, 1, 1, 1,
-                  np.zeros((4, 2, 3), np.float32), 2, 2, 1.0, 3.0, 2.0, 1.0, 1.0, 1.0)
+                  np.zeros((4, 2, 2), np.float32), 2, 2, 1.0, 3.0, 2.0, 1.0, 1.0, 1.0)
