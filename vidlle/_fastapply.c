@@ -89,13 +89,10 @@ typedef struct {
  * ac * Y + bc (Y the denoised luma). */
 #define GUIDE_FIELDS 6
 
-/* The spatial denoiser of one row: the guide's fields interpolated vertically to this row
- * (at guide resolution), the column geometry to full resolution, and the per-pixel factors. */
+/* The spatial denoiser of one row: the guide's fields upsampled to this row, and the per-pixel
+ * factors. */
 typedef struct {
-    const float *line[GUIDE_FIELDS];    /* line buffers, guide width each */
-    float *up[GUIDE_FIELDS];            /* the same at full resolution, width each */
-    const int *gx0, *gx1;               /* guide columns of each output column */
-    const float *gfx;                   /* their bilinear weights */
+    float *up[GUIDE_FIELDS];            /* the fields at this output row, full width each */
     const float *alpha_tab;             /* alpha per (table row, level), as scale_tab */
     const float *stab;                  /* share of alpha per motion class value */
     float chroma;
@@ -166,15 +163,10 @@ static void run_row(const uint8_t *restrict src, uint8_t *restrict dst, const ui
     }
     if (guide) {
         const float *restrict alpha_tab = guide->alpha_tab, *restrict stab = guide->stab;
-        const int *restrict gx0 = guide->gx0, *restrict gx1 = guide->gx1;
-        const float *restrict gfx = guide->gfx;
         const float chroma = guide->chroma;
         /* alpha from the undenoised brightness's gain, scaled by the motion class's share */
         for (Py_ssize_t x = 0; x < width; x++)
             fo[x] = alpha_tab[(int)fs[x]] * (cls ? stab[cls[cx[x]]] : 1.0f);
-        /* the guide's fields at full resolution: one gather loop per field, then plain arithmetic */
-        for (int c = 0; c < GUIDE_FIELDS; c++)
-            upsample_row(guide->line[c], gx0, gx1, gfx, guide->up[c], width);
         denoise_row(fr, fg, fb, fs, fo, guide->up[0], guide->up[1], guide->up[2], guide->up[3], guide->up[4],
                     guide->up[5], offs, chroma, width);
     }
@@ -219,18 +211,41 @@ typedef struct {
     float strength, full_gain, chroma;
     float shares[3];      /* share of alpha per motion class */
     float *alpha_tab;     /* n_rows * 256 */
-    float *lines;         /* GUIDE_FIELDS * w */
-    float *rows;          /* GUIDE_FIELDS * width: the fields upsampled to the current row */
+    float *hrows;         /* 2 slots of GUIDE_FIELDS * width: guide rows upsampled horizontally */
+    int slot_row[2];      /* the guide row each slot holds (-1: none) */
+    float *rows;          /* GUIDE_FIELDS * width: the fields at the current output row */
     int *gx0, *gx1, *gy0, *gy1;
     float *gfx, *gfy;
 } Denoise;
+
+/* The guide's row r, every field upsampled to full width (in one of two slots; the slot holding
+ * row `keep` is left alone). */
+static const float *guide_row(Denoise *dn, int r, int keep, Py_ssize_t width)
+{
+    for (int k = 0; k < 2; k++)
+        if (dn->slot_row[k] == r)
+            return dn->hrows + (size_t)k * GUIDE_FIELDS * width;
+    int k = dn->slot_row[0] == keep ? 1 : 0;
+    float *dst = dn->hrows + (size_t)k * GUIDE_FIELDS * width;
+    Py_ssize_t plane = dn->h * dn->w;
+    for (int c = 0; c < GUIDE_FIELDS; c++)
+        upsample_row(dn->guide + c * plane + (Py_ssize_t)r * dn->w, dn->gx0, dn->gx1, dn->gfx, dst + c * width, width);
+    dn->slot_row[k] = r;
+    return dst;
+}
+
+static void blend_rows(const float *restrict a, const float *restrict b, float f, float *restrict dst, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        dst[i] = a[i] + f * (b[i] - a[i]);
+}
 
 static void run(const uint8_t *frame, Py_ssize_t height, Py_ssize_t width, const float *rows, Py_ssize_t map_h,
                 Py_ssize_t map_w, const float *table, Py_ssize_t table_rows, const float *keep, double strength,
                 uint8_t *out, const uint8_t *prev, const uint8_t *classes, Py_ssize_t cls_h, Py_ssize_t cls_w,
                 const float weights[3], float *scale_tab, float *offset_tab, int first_row, int n_rows,
                 int *x0, int *x1, float *fx, int *y0, int *y1, float *fy, int *cx, float *line, int *offs,
-                RowBuffers buf, const Denoise *dn)
+                RowBuffers buf, Denoise *dn)
 {
     /* The frame's part of the table as scale and offset factors: out = scale * c + offset * luma. */
     for (int i = 0; i < n_rows; i++) {
@@ -261,13 +276,8 @@ static void run(const uint8_t *frame, Py_ssize_t height, Py_ssize_t width, const
     if (dn) {
         linear_geometry(width, dn->w, dn->gx0, dn->gx1, dn->gfx);
         linear_geometry(height, dn->h, dn->gy0, dn->gy1, dn->gfy);
-        for (int c = 0; c < GUIDE_FIELDS; c++) {
-            rg.line[c] = dn->lines + c * dn->w;
+        for (int c = 0; c < GUIDE_FIELDS; c++)
             rg.up[c] = dn->rows + c * width;
-        }
-        rg.gx0 = dn->gx0;
-        rg.gx1 = dn->gx1;
-        rg.gfx = dn->gfx;
         rg.alpha_tab = dn->alpha_tab;
         rg.stab = stab;
         rg.chroma = dn->chroma;
@@ -291,14 +301,11 @@ static void run(const uint8_t *frame, Py_ssize_t height, Py_ssize_t width, const
             offs[x] = clamp_int((int)(r + 0.5f) - first_row, 0, n_rows - 1) * 256;
         }
         if (dn) {
-            Py_ssize_t plane = dn->h * dn->w;
-            const float *ga = dn->guide + (Py_ssize_t)dn->gy0[y] * dn->w, *gb = dn->guide + (Py_ssize_t)dn->gy1[y] * dn->w;
-            float f = dn->gfy[y];
-            for (int c = 0; c < GUIDE_FIELDS; c++)
-                for (Py_ssize_t j = 0; j < dn->w; j++) {
-                    float u = ga[c * plane + j];
-                    dn->lines[c * dn->w + j] = u + f * (gb[c * plane + j] - u);
-                }
+            /* Horizontal upsampling (a gather) once per guide row, kept for the 2-4 output rows
+             * that share it; per output row only a vectorised blend of two rows. */
+            const float *h0 = guide_row(dn, dn->gy0[y], dn->gy1[y], width);
+            const float *h1 = guide_row(dn, dn->gy1[y], dn->gy0[y], width);
+            blend_rows(h0, h1, dn->gfy[y], dn->rows, GUIDE_FIELDS * width);
         }
         run_row(frame + y * width * 3, out + y * width * 3, prev ? prev + y * width * 3 : NULL,
                 classes ? classes + ((y * cls_h) / height) * cls_w : NULL, cx, offs, width, scale_tab, offset_tab,
@@ -377,8 +384,8 @@ static PyObject *fast_apply(PyObject *self, PyObject *args)
     size_t floats = (size_t)n_rows * 512 + 7 * (size_t)width + (size_t)height + (size_t)map_w;
     size_t ints = 4 * (size_t)width + 2 * (size_t)height;
     /* the denoiser's: alpha table, line buffers, upsampled rows, column and row geometry */
-    size_t dn_floats = denoise ? (size_t)n_rows * 256 + GUIDE_FIELDS * ((size_t)guide_w + (size_t)width) +
-                                     (size_t)width + (size_t)height : 0;
+    size_t dn_floats = denoise ? (size_t)n_rows * 256 + 3 * GUIDE_FIELDS * (size_t)width + (size_t)width +
+                                     (size_t)height : 0;
     size_t dn_ints = denoise ? 2 * (size_t)width + 2 * (size_t)height : 0;
     floats += dn_floats;
     ints += dn_ints;
@@ -408,8 +415,9 @@ static PyObject *fast_apply(PyObject *self, PyObject *args)
             dn_state.shares[1] = (float)s_between;
             dn_state.shares[2] = (float)s_moving;
             dn_state.alpha_tab = fd;
-            dn_state.lines = fd + (size_t)n_rows * 256;
-            dn_state.gfx = dn_state.lines + GUIDE_FIELDS * (size_t)guide_w;
+            dn_state.hrows = fd + (size_t)n_rows * 256;
+            dn_state.slot_row[0] = dn_state.slot_row[1] = -1;
+            dn_state.gfx = dn_state.hrows + 2 * GUIDE_FIELDS * (size_t)width;
             dn_state.gfy = dn_state.gfx + width;
             dn_state.rows = dn_state.gfy + height;
             dn_state.gx0 = id;
