@@ -86,8 +86,11 @@ def test_saturated_colours_are_not_pushed_into_clipping():
     frame[...] = (200, 60, 20)
     out = apply_curve_map(frame, np.full((3, 1, 1), -0.6, np.float32), 8).astype(float)
     t = min(curve_table(8)[round((-0.6 + 1) * 4095 / 2), 200], 255 - SHOULDER * 55)
-    assert abs(out[0, 0, 0] - t) <= 1  # R follows the curve, G and B keep their ratios to it
-    assert np.allclose(out[0, 0] / out[0, 0, 0], np.array([200, 60, 20]) / 200, atol=0.01)
+    # R follows the curve, G and B keep their ratios to it (the shadow-chroma blend takes ~1 %
+    # of the saturation at V = 200 lifted x1.2: within 2 levels)
+    assert abs(out[0, 0, 0] - t) <= 2
+    assert np.allclose(out[0, 0] / out[0, 0, 0], np.array([200, 60, 20]) / 200, atol=0.02)
+    assert out[0, 0, 0] <= 255 and out[0, 0, 2] < out[0, 0, 1] < out[0, 0, 0]
 
 
 def test_strength_zero_is_identity_and_strength_blends_towards_the_curve():

@@ -51,7 +51,7 @@ TABLE_ROWS = 4096
 # reference apply in vidlle.models.tone.
 SHOULDER = 0.3
 # Brightness (levels) at which shadow chroma keeps half of its amplified saturation (step 4).
-CHROMA_KNEE = 6.0
+CHROMA_KNEE = 12.0
 # Rec. 601 luma weights (R, G, B): the exposure gate, the shadow-chroma blend and its references.
 LUMA_601 = (0.299, 0.587, 0.114)
 _LUMA = np.array([LUMA_601], np.float32)
