@@ -146,26 +146,26 @@ def markdown(summary: dict, sets: list[str], command: str) -> str:
             + f" | {fmt(np.mean([r['brightness'] for r in real]), 3)}"
             + f" | {fmt(np.nanmean([r['noise_sigma'] for r in real]))} ({fmt(np.nanmean([r['noise_gain'] for r in real]))}×)"
             + f" | {fmt(np.mean([r['ms'] for r in real]), 1)} |")
-    if any("pairs" in summary[m] for m in methods):
-        lines += ["", "### Synthetic pairs (well-exposed references darkened by `train.degrade`)", "",
-                  "| method | PSNR dB | SSIM | mean abs Δa* | mean abs Δb* | brightness | noise σ (gain) | ms/img |",
-                  "|---|---|---|---|---|---|---|---|"]
+    # Paired groups: (group, heading, (column title, metric, digits) between PSNR/SSIM and the rest)
+    paired = (
+        ("pairs", "Synthetic pairs (well-exposed references darkened by `train.degrade`)",
+         (("mean abs Δa*", "da", 2), ("mean abs Δb*", "db", 2))),
+        ("real", "Real pairs (captured low / normal exposures)",
+         (("GT-mean PSNR dB", "psnr_gtmean", 2), ("GT-mean SSIM", "ssim_gtmean", 3))),
+    )
+    for group, heading, extra in paired:
+        if not any(group in summary[m] for m in methods):
+            continue
+        lines += ["", f"### {heading}", "",
+                  "| method | PSNR dB | SSIM | " + " | ".join(t for t, _, _ in extra)
+                  + " | brightness | noise σ (gain) | ms/img |", "|---" * (6 + len(extra)) + "|"]
         for m in methods:
-            p = summary[m].get("pairs")
+            p = summary[m].get(group)
             if p:
-                lines.append(f"| {m} | {fmt(p['psnr'])} | {fmt(p['ssim'], 3)} | {fmt(p['da'])} | {fmt(p['db'])}"
-                             f" | {fmt(p['brightness'], 3)} | {fmt(p['noise_sigma'])} ({fmt(p['noise_gain'])}×)"
+                lines.append(f"| {m} | {fmt(p['psnr'])} | {fmt(p['ssim'], 3)} | "
+                             + " | ".join(fmt(p[k], d) for _, k, d in extra)
+                             + f" | {fmt(p['brightness'], 3)} | {fmt(p['noise_sigma'])} ({fmt(p['noise_gain'])}×)"
                              f" | {fmt(p['ms'], 1)} |")
-    if any("real" in summary[m] for m in methods):
-        lines += ["", "### Real pairs (captured low / normal exposures)", "",
-                  "| method | PSNR dB | SSIM | GT-mean PSNR dB | GT-mean SSIM | brightness | noise σ (gain) | ms/img |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for m in methods:
-            p = summary[m].get("real")
-            if p:
-                lines.append(f"| {m} | {fmt(p['psnr'])} | {fmt(p['ssim'], 3)} | {fmt(p['psnr_gtmean'])}"
-                             f" | {fmt(p['ssim_gtmean'], 3)} | {fmt(p['brightness'], 3)}"
-                             f" | {fmt(p['noise_sigma'])} ({fmt(p['noise_gain'])}×) | {fmt(p['ms'], 1)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -77,3 +77,33 @@ def test_pairs_only_table_has_no_empty_niqe_section():
     text = evaluate.markdown({"skf": {"pairs": pairs}}, [], "python -m train.evaluate --sets ''")
     assert "NIQE" not in text
     assert "| skf | 20.00 | 0.700 | 1.00 | 2.00 | 0.400 | 3.00 (1.50×) | 4.0 |" in text
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+
+
+def test_real_pairs_are_scored_with_gt_mean_variants_and_the_cli_method(tmp_path):
+    """Captured pairs DIR/low + DIR/normal (LOL's layout): PSNR/SSIM and the GT-mean variants, with
+    the `vidlle enhance` command itself as one of the methods."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "lol"
+    for i in range(2):
+        normal = np.clip(rng.normal(120, 30, (48, 64, 3)), 0, 255).astype(np.uint8)
+        low = np.clip(normal.astype(np.float64) * 0.08 + rng.normal(0, 1.5, normal.shape), 0, 255).astype(np.uint8)
+        _write_png(root / "normal" / f"{i}.png", normal)
+        _write_png(root / "low" / f"{i}.png", low)
+    _write_png(root / "low" / "unpaired.png", low)  # no normal/unpaired.png: not a pair
+    out_dir = tmp_path / "eval"
+    assert evaluate.main(["--out", str(out_dir), "--sets", "", "--pairs", "none", "--real-pairs", str(root),
+                          "--method", "input", "--method", "gamma", "--method", "ours=cli"]) == 0
+    data = __import__("json").loads((out_dir / "results.json").read_text())
+    assert [r["key"] for r in data["per_image"]["input"]["real"]] == ["real/0.png", "real/1.png"]
+    real = {m: data["summary"][m]["real"] for m in ("input", "gamma", "ours")}
+    # scaling the dark input to the reference's mean recovers much of it: GT-mean >> plain
+    assert real["input"]["psnr_gtmean"] > real["input"]["psnr"] + 5
+    assert real["ours"]["psnr"] > real["input"]["psnr"] + 5 and real["ours"]["brightness"] > 0.2
+    assert "GT-mean PSNR dB" in (out_dir / "results.md").read_text()
+    with pytest.raises(SystemExit):
+        evaluate.load_real_pairs(tmp_path / "nothing", None)

@@ -422,3 +422,36 @@ def test_fast_apply_matches_reference_on_normal_and_very_wide_frames():
         ref8 = np.rint(ref[0].numpy().transpose(1, 2, 0) * 255).astype(np.int16)
         got = apply_params(frame, s.numpy(), tone, k, m.config.local).astype(np.int16)
         assert np.abs(got - ref8).max() <= 1
+
+
+def test_real_pairs_split_crop_alike_and_mix_with_synthetic(tmp_path):
+    from types import SimpleNamespace
+
+    from train.skf.data import MixedPairs, RealPairDataset, pair_source, split_real_pairs
+
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        normal = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+        for folder, img in (("normal", normal), ("low", normal // 10)):
+            (tmp_path / "lol" / folder).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(tmp_path / "lol" / folder / f"{i:02d}.png"), img)
+    train, held = split_real_pairs(tmp_path / "lol", holdout_every=5)
+    assert [p[0].name for p in held] == ["00.png", "05.png", "10.png"] and len(train) == 9
+    assert not {p[0].name for p in train} & {p[0].name for p in held}
+    ds = RealPairDataset(train, size=32, seed=3)
+    dark, ref = ds[7]
+    assert dark.shape == ref.shape == (3, 32, 32)
+    # the same crop of both: the low image is the normal one divided by ten
+    assert torch.allclose(dark, torch.floor(ref * 255 / 10) / 255, atol=1 / 255)
+    assert torch.equal(ds[7][0], dark)  # a pure function of (seed, index)
+    synthetic = [(torch.zeros(3, 32, 32), torch.ones(3, 32, 32))] * 1000
+    mixed = MixedPairs(ds, synthetic, real_share=0.75, seed=1)
+    real_share = np.mean([not torch.equal(mixed[k][1], synthetic[0][1]) for k in range(400)])
+    assert 0.65 < real_share < 0.85
+    args = SimpleNamespace(size=32, seed=0, real_pairs=tmp_path / "lol", real_share=1.0, real_holdout_every=5,
+                           val_images=2, val_size=32)
+    dataset, val, fields = pair_source(args, [])
+    assert fields["real_train_pairs"] == 9 and fields["real_held_aside"] == ["00.png", "05.png", "10.png"]
+    assert val[0].shape == (2, 3, 32, 32)
+    with pytest.raises(SystemExit):
+        split_real_pairs(tmp_path / "missing")
