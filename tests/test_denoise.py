@@ -154,3 +154,14 @@ def test_cli_denoise_setting_range(tmp_path):
     out = subprocess.run([sys.executable, "-m", "vidlle", "enhance", str(tmp_path / "x.png"), str(tmp_path / "y.png"),
                           "--denoise", "3"], capture_output=True, text=True)
     assert out.returncode == 2 and "denoise" in out.stderr.lower()
+
+
+def test_denoise_is_a_camera_file_setting(tmp_path):
+    from vidlle.scale.config import ConfigError, parse_config
+
+    doc = {"cameras": [{"name": "yard", "source": "testsrc:64x48@5", "denoise": 0.5},
+                       {"name": "gate", "source": "testsrc:64x48@5"}]}
+    yard, gate = parse_config(doc, base_dir=tmp_path, origin="cams.yaml").cameras
+    assert yard.enhancer.denoise == 0.5 and gate.enhancer.denoise == 1.0
+    with pytest.raises(ConfigError, match="denoise"):
+        parse_config({"cameras": [{"name": "a", "source": "testsrc", "denoise": 3}]}, base_dir=tmp_path)
