@@ -11,6 +11,7 @@ PyAV and OpenCV, and ``vidlle --help`` should not.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -20,6 +21,7 @@ import click
 
 from vidlle.errors import Interrupted, OutputError, VidlleError
 from vidlle.heap import keep_freed_buffers
+from vidlle.io.redact import redact_text
 from vidlle.options import from_options, options
 from vidlle.settings import EncodeConfig, EnhancerConfig, LiveConfig
 from vidlle.version import __version__
@@ -195,15 +197,38 @@ def build_engine(model, weights, precision, shapes, batch, max_batch, device, on
     build_engine(source, profile, precision, device=device, onnx_only=onnx_only, force=force, say=say)
 
 
-def _on_sigterm(signum, frame):
-    # Same clean path as Ctrl-C: stages stop, the sink finalises or discards, exit 130.
+# Ctrl-C, SIGTERM (a service manager) and SIGHUP (the terminal closed) all stop a run the same
+# clean way. Only the first one interrupts: while the run finalises its output, later ones are
+# answered with a line instead of cutting the finalisation short.
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+_stopping = False
+
+
+def _on_stop_signal(signum, frame):
+    global _stopping
+    if _stopping:
+        # os.write: a signal handler must not re-enter a buffered stream the main thread may be writing
+        os.write(2, b"vidlle: still finalising the output, please wait (kill -9 would abandon it)\n")
+        return
+    _stopping = True
     raise KeyboardInterrupt
 
 
 def main(argv=None) -> int:
+    global _stopping
     argv = list(sys.argv[1:] if argv is None else argv)
+    _stopping = False
+    previous = {sig: signal.signal(sig, _on_stop_signal) for sig in _STOP_SIGNALS}
+    try:
+        return _main(argv)
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:  # None: installed outside Python, cannot be put back
+                signal.signal(sig, handler)
+
+
+def _main(argv: list[str]) -> int:
     debug = "--debug" in argv
-    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = cli.main(args=argv, prog_name="vidlle", standalone_mode=False)
         return code if isinstance(code, int) else 0
@@ -216,12 +241,14 @@ def main(argv=None) -> int:
     except VidlleError as exc:
         if debug:
             raise
-        click.echo(f"vidlle: {'' if isinstance(exc, Interrupted) else 'error: '}{exc}", err=True)
+        message = redact_text(str(exc))  # the last guard: no URL leaves with its credentials
+        click.echo(f"vidlle: {'' if isinstance(exc, Interrupted) else 'error: '}{message}", err=True)
         return 130 if isinstance(exc, Interrupted) else 1
     except Exception as exc:  # noqa: BLE001 - the user sees one line, --debug shows the rest
         if debug:
             raise
-        click.echo(f"vidlle: error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+        click.echo(f"vidlle: error: internal error: {type(exc).__name__}: {redact_text(str(exc))} "
+                   "(run with --debug for details)", err=True)
         return 1
 
 

@@ -16,6 +16,9 @@ Live sources (optional attributes, absent on file sources):
 - ``interrupt()``: ends the source's iteration (it may block waiting for a camera); called when
   the run stops, so :meth:`Pipeline.request_stop` and Ctrl-C return promptly.
 - ``stats``: the source's own counters (drops, reconnects, ...), exposed as ``Stats.live``.
+- ``finish()``: stop capturing; iteration ends after the frames already buffered. With
+  ``PipelineConfig.drain_seconds`` > 0, Ctrl-C calls it and lets the stages write those frames
+  (for at most that long) before the sink is finalised: a recording keeps its queued seconds.
 
 Frames that carry ``captured`` (a perf_counter() time) get their capture -> sink latency
 recorded in ``Stats.latencies`` (:meth:`Stats.latency_ms`).
@@ -39,10 +42,13 @@ _POLL = 0.1
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """queue_size: items buffered between stages; batch: most frames per transform call."""
+    """queue_size: items buffered between stages; batch: most frames per transform call;
+    drain_seconds: on Ctrl-C, how long a source with ``finish()`` may take to write its queued
+    frames before the sink is finalised (0: stop at once)."""
 
     queue_size: int = 8
     batch: int = 1
+    drain_seconds: float = 0.0
 
 
 @dataclass
@@ -255,6 +261,10 @@ class Pipeline:
                     self.progress(self.stats)
                     next_report = time.perf_counter() + self.progress_interval
         except KeyboardInterrupt:
+            try:
+                self._drain(threads)
+            except KeyboardInterrupt:
+                pass  # a second Ctrl-C (Python's default handler): stop draining, still finalise
             self._shutdown(threads)
             raise Interrupted("interrupted") from None
         except BaseException:
@@ -276,10 +286,27 @@ class Pipeline:
             self.progress(self.stats)
         return self.stats
 
+    def _drain(self, threads: list[threading.Thread]) -> None:
+        """Ctrl-C on a source that can ``finish()``: let the frames it holds through, within
+        ``drain_seconds``, unless a stage already failed."""
+        finish = getattr(self.source, "finish", None)
+        if finish is None or self.config.drain_seconds <= 0 or not threads or self.errors:
+            return
+        finish()
+        deadline = time.perf_counter() + self.config.drain_seconds
+        while any(t.is_alive() for t in threads) and not self.errors and time.perf_counter() < deadline:
+            threads[-1].join(_POLL)
+            if self.progress:
+                self.progress(self.stats)
+
     def _shutdown(self, threads: list[threading.Thread]) -> None:
         self.stop.set()
         self._interrupt_source()
-        for t in threads:
-            t.join(5.0)
-        self.sink.abort()
-        self.source.close()
+        try:
+            for t in threads:
+                t.join(5.0)
+        finally:  # even if interrupted while waiting: the sink is finalised or discarded
+            try:
+                self.sink.abort()
+            finally:
+                self.source.close()

@@ -192,6 +192,12 @@ class LiveSource:
         with self._shared.cond:
             self._shared.cond.notify_all()
 
+    def finish(self) -> None:
+        """Stop capturing; iteration ends once the frames already buffered are taken (a
+        recording's clean stop: the queue is written, nothing new is read)."""
+        self._stop.set()
+        self._end()
+
     def close(self) -> None:
         """Stop the reader. Never blocks for long: a reader stuck in a stalled read leaves by
         itself within ``read_timeout`` and closes its own container."""

@@ -102,11 +102,11 @@ class CameraWorker:
         if kind == "none":
             return NullSink()
         if kind == "rtsp":
-            return RtspPublishSink(cam.output, cam.encode, transport=cam.live.transport)
+            return RtspPublishSink(cam.output_target(), cam.encode, transport=cam.live.transport)
         return SegmentedFileSink(cam.output, cam.encode, cam.segment_seconds)
 
     def _run_once(self) -> None:
-        source = LiveSource(self.camera.source, self.camera.live_config())
+        source = LiveSource(self.camera.source_url(), self.camera.live_config())
         sink = self._make_sink()
         pipeline = Pipeline(source, self._transform, sink)
         with self._lock:
