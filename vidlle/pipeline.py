@@ -42,13 +42,15 @@ _POLL = 0.1
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """queue_size: items buffered between stages; batch: most frames per transform call;
+    """queue_size: items buffered between stages (fewer when ``queue_size`` frames would take
+    more than ``queue_bytes``: 8K frames are ~100 MB each); batch: most frames per transform call;
     drain_seconds: on Ctrl-C, how long a source with ``finish()`` may take to write its queued
     frames before the sink is finalised (0: stop at once)."""
 
     queue_size: int = 8
     batch: int = 1
     drain_seconds: float = 0.0
+    queue_bytes: int = 256 * 2**20  # each queue holds at most this much of RGB frames (big frames: fewer)
 
 
 @dataclass
@@ -240,6 +242,9 @@ class Pipeline:
     def run(self) -> Stats:
         """Run to the end. Raises the first stage error, or Interrupted on KeyboardInterrupt."""
         info = self.source.open()
+        if info.width and info.height:
+            size = max(2, min(self.config.queue_size, self.config.queue_bytes // (info.width * info.height * 3)))
+            self._q_in, self._q_out = queue.Queue(size), queue.Queue(size)
         self.stats = Stats(expected=info.frames, live=getattr(self.source, "stats", None) if info.live else None)
         threads: list[threading.Thread] = []
         try:

@@ -85,7 +85,7 @@ def enhance(input: str, output: str, enhancer_config: EnhancerConfig, encode: En
         write_json(stats_json, stats_record(stats, enhancer.describe()))
     unreadable = getattr(source, "unreadable", [])
     if not quiet:
-        _notes(enhancer.backend.notes + sink.notes)
+        _notes(enhancer.backend.notes + getattr(source, "notes", []) + sink.notes)
         damage = getattr(source, "damage", lambda: None)() if kind == "video" else None
         if damage:
             say(f"warning: corrupt video data in {input}: {damage}")

@@ -273,7 +273,7 @@ class VideoFileSink:
             else:
                 self._write_audio(item)
         except av.FFmpegError as exc:
-            raise EncodeError(f"encoding {self.path} failed: {exc}") from None
+            raise EncodeError(f"encoding {self.path} failed: {_reason(exc)}") from None
 
     def _write_frame(self, frame: Frame) -> None:
         vf = video_frame(frame, self._pad, self.written, self.config.pix_fmt)
@@ -324,7 +324,7 @@ class VideoFileSink:
                         self._out.mux(p)
             self._out.close()
         except av.FFmpegError as exc:
-            raise EncodeError(f"finishing {self.path} failed: {exc}") from None
+            raise EncodeError(f"finishing {self.path} failed: {_reason(exc)}") from None
         self._out = None
 
     def _put_in_place(self) -> None:
@@ -457,6 +457,11 @@ class RtspPublishSink:
             except Exception:  # noqa: BLE001 - the connection may already be gone
                 pass
             self._out = None
+
+
+def _reason(exc: Exception) -> str:
+    """An FFmpeg error without the file name it carries (ours is /proc/self/fd/N: meaningless)."""
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def _codec_id_name(encoder: str) -> str:

@@ -236,8 +236,13 @@ class CameraActor:
 def _end_process(worker, exc: BaseException) -> None:
     """A Ray actor's crash policy: say why, then end the process so that Ray restarts the actor
     (``os._exit``: an unexpected death; ``ray.actor.exit_actor`` would be final)."""
-    print(f"vidlle: camera {worker.camera.name} failed: {worker.last_error}; ending its actor so Ray restarts it",
-          file=sys.stderr, flush=True)
+    # Ray restarts an actor at once: a camera failing at start-up would loop as fast as it can
+    # start. Waiting before the exit, as long as the in-process engine backs off, spaces the restarts.
+    delay = CameraWorker.BACKOFF_INITIAL if time.time() - worker.started_at > CameraWorker.BACKOFF_MAX \
+        else CameraWorker.BACKOFF_MAX / 3
+    print(f"vidlle: camera {worker.camera.name} failed: {worker.last_error}; ending its actor so Ray restarts it "
+          f"in {delay:g} s", file=sys.stderr, flush=True)
+    time.sleep(delay)
     os._exit(1)
 
 

@@ -7,6 +7,7 @@ import time
 import click
 
 from vidlle.errors import Interrupted, ScaleError
+from vidlle.report import write_json
 from vidlle.scale.config import load_config
 from vidlle.scale.service import Service, final_lines, format_table
 
@@ -24,6 +25,8 @@ def serve(config: str, engine: str = "auto", address: str | None = None, stats_e
     stop (recordings finalised) and ScaleError when a camera failed.
     """
     cfg = load_config(config)
+    if stats_json:  # a bad path must fail now, not stop every camera at the first table
+        write_json(stats_json, {"cameras": [], "starting": True})
     if check:
         for cam in cfg.cameras:
             seg = f", new file every {cam.segment_seconds:g} s" if cam.segment_seconds else ""
