@@ -11,8 +11,6 @@ PyAV and OpenCV, and ``vidlle --help`` should not.
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +22,7 @@ from vidlle.heap import keep_freed_buffers
 from vidlle.io.redact import redact_text
 from vidlle.options import from_options, options
 from vidlle.settings import EncodeConfig, EnhancerConfig, LiveConfig
+from vidlle.signals import stop_signals_handled
 from vidlle.version import __version__
 
 
@@ -197,34 +196,10 @@ def build_engine(model, weights, precision, shapes, batch, max_batch, device, on
     build_engine(source, profile, precision, device=device, onnx_only=onnx_only, force=force, say=say)
 
 
-# Ctrl-C, SIGTERM (a service manager) and SIGHUP (the terminal closed) all stop a run the same
-# clean way. Only the first one interrupts: while the run finalises its output, later ones are
-# answered with a line instead of cutting the finalisation short.
-_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-_stopping = False
-
-
-def _on_stop_signal(signum, frame):
-    global _stopping
-    if _stopping:
-        # os.write: a signal handler must not re-enter a buffered stream the main thread may be writing
-        os.write(2, b"vidlle: still finalising the output, please wait (kill -9 would abandon it)\n")
-        return
-    _stopping = True
-    raise KeyboardInterrupt
-
-
 def main(argv=None) -> int:
-    global _stopping
     argv = list(sys.argv[1:] if argv is None else argv)
-    _stopping = False
-    previous = {sig: signal.signal(sig, _on_stop_signal) for sig in _STOP_SIGNALS}
-    try:
+    with stop_signals_handled():
         return _main(argv)
-    finally:
-        for sig, handler in previous.items():
-            if handler is not None:  # None: installed outside Python, cannot be put back
-                signal.signal(sig, handler)
 
 
 def _main(argv: list[str]) -> int:

@@ -105,6 +105,28 @@ class Stats:
         return (self.finished_cpu - self.first_frame_cpu) / (self.frames - 1) * 1000.0
 
 
+class _StageThread(threading.Thread):
+    """A stage's thread that says itself when it has ended (``done``).
+
+    Not ``is_alive()``/``join()``: in CPython up to 3.12, a ``join()`` cut short by Ctrl-C in the
+    main thread can mark a thread that is still running as stopped, and finalising the output
+    while the encode stage still writes to it loses frames or deadlocks the encoder.
+    """
+
+    def __init__(self, body: Callable[[], None], name: str):
+        super().__init__(target=self._body, name=name, daemon=True)
+        self.stage_body, self.done = body, threading.Event()
+
+    def _body(self) -> None:
+        try:
+            self.stage_body()
+        finally:
+            self.done.set()
+
+    def running(self) -> bool:
+        return not self.done.is_set()
+
+
 class Pipeline:
     def __init__(self, source, transform: Callable[[Sequence[Frame]], list[Frame]], sink,
                  config: PipelineConfig = PipelineConfig(),
@@ -246,18 +268,18 @@ class Pipeline:
             size = max(2, min(self.config.queue_size, self.config.queue_bytes // (info.width * info.height * 3)))
             self._q_in, self._q_out = queue.Queue(size), queue.Queue(size)
         self.stats = Stats(expected=info.frames, live=getattr(self.source, "stats", None) if info.live else None)
-        threads: list[threading.Thread] = []
+        threads: list[_StageThread] = []
         try:
             self.sink.open(info)
             threads = [
-                threading.Thread(target=self._stage(body), name=f"vidlle-{name}", daemon=True)
+                _StageThread(self._stage(body), name=f"vidlle-{name}")
                 for name, body in (("decode", self._read), ("enhance", self._enhance), ("encode", self._write))
             ]
             for t in threads:
                 t.start()
             next_report = time.perf_counter()
-            while any(t.is_alive() for t in threads):
-                threads[-1].join(_POLL)
+            while any(t.running() for t in threads):
+                threads[-1].done.wait(_POLL)
                 if self.errors:
                     break
                 if self.stop.is_set():
@@ -291,7 +313,7 @@ class Pipeline:
             self.progress(self.stats)
         return self.stats
 
-    def _drain(self, threads: list[threading.Thread]) -> None:
+    def _drain(self, threads: list[_StageThread]) -> None:
         """Ctrl-C on a source that can ``finish()``: let the frames it holds through, within
         ``drain_seconds``, unless a stage already failed."""
         finish = getattr(self.source, "finish", None)
@@ -299,17 +321,17 @@ class Pipeline:
             return
         finish()
         deadline = time.perf_counter() + self.config.drain_seconds
-        while any(t.is_alive() for t in threads) and not self.errors and time.perf_counter() < deadline:
-            threads[-1].join(_POLL)
+        while any(t.running() for t in threads) and not self.errors and time.perf_counter() < deadline:
+            threads[-1].done.wait(_POLL)
             if self.progress:
                 self.progress(self.stats)
 
-    def _shutdown(self, threads: list[threading.Thread]) -> None:
+    def _shutdown(self, threads: list[_StageThread]) -> None:
         self.stop.set()
         self._interrupt_source()
         try:
             for t in threads:
-                t.join(5.0)
+                t.done.wait(5.0)
         finally:  # even if interrupted while waiting: the sink is finalised or discarded
             try:
                 self.sink.abort()

@@ -386,6 +386,8 @@ class LiveSource:
         now = time.perf_counter()
         sh = self._shared
         with sh.cond:
+            if sh.ended:  # decoded while finish() stopped the capture: the recording has ended without it
+                return
             if self._t0 is None:
                 self._t0 = now
             buf = sh.buf
