@@ -364,3 +364,27 @@ def test_serve_refuses_a_bad_stats_json_path_before_starting_any_camera(tmp_path
     code, err = run(capsys, "serve", cams, "--engine", "threads", "--stats-json", tmp_path / "no" / "such" / "s.json")
     assert code == 1 and "cannot write" in err and err.count("\n") == 1, err
     assert time.monotonic() - started < 10 and not (tmp_path / "rec").exists()  # no camera ran
+
+
+def test_serve_keeps_each_camera_failure_traceback_in_its_log_and_debug_shows_it(tmp_path, capsys):
+    cams = tmp_path / "cams.yaml"
+    cams.write_text(  # nothing listens on port 9: the camera fails at once, and is not restarted
+        "defaults: {wait_for_source: false, max_reconnects: 0, open_timeout: 1, read_timeout: 1, max_restarts: 0}\n"
+        "cameras:\n"
+        f"  - name: gate\n    source: rtsp://admin:{SECRET}@127.0.0.1:9/live\n    output: rec/{{name}}.mkv\n"
+        "  - name: dock\n    source: rtsp://127.0.0.1:9/live\n    output: rec/{name}.mkv\n    log: none\n")
+    from vidlle.errors import ScaleError
+
+    with pytest.raises(ScaleError, match="2 of 2 cameras failed"):  # --debug: the error itself, not one line
+        main(["--debug", "serve", str(cams), "--engine", "threads", "-q"])
+    err = capsys.readouterr().err
+    log = tmp_path / "logs" / "gate.log"
+    text = log.read_text()
+    assert text.startswith("--- ") and "camera gate failed (failure 1" in text and "Traceback" in text, text
+    assert "LiveSourceError" in text and SECRET not in text
+    assert "gate: 0 frames, nothing recorded; failed: " in err and f"(traceback in {log})" in err, err
+    assert "Traceback (most recent call last)" in err and SECRET not in err  # --debug shows it
+    assert not (tmp_path / "logs" / "dock.log").exists()  # log: none
+    code, err = run(capsys, "serve", cams, "--engine", "threads", "-q")
+    assert code == 1 and "Traceback" not in err, err  # without --debug: the file only, now two entries
+    assert log.read_text().count("camera gate failed") == 2

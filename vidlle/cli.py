@@ -144,8 +144,9 @@ def serve(config, address, engine, stats_every, stats_json, duration, check, qui
     cameras and finalises every recording. See docs/capacity.md for sizing."""
     from vidlle.scale.serve import serve as run_serve
 
+    debug = bool(click.get_current_context().find_root().params.get("debug"))
     run_serve(config, engine=engine, address=address, stats_every=stats_every, stats_json=stats_json,
-              duration=duration, check=check, quiet=quiet)
+              duration=duration, check=check, quiet=quiet, debug=debug)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})

@@ -72,6 +72,8 @@ class CameraConfig:
         0.1 = ten cameras share a GPU; defaults to 0.1 when ``device`` is CUDA, else 0).
     max_restarts: times Ray (or the in-process runner) restarts a crashed camera; -1 = forever.
     max_task_retries: Ray retries of calls to a restarting actor (stats, stop); -1 = forever.
+    log: file (absolute) that keeps the traceback of each failure of the camera's pipeline, on the
+        machine that runs it; written only when something fails; None = not kept.
     """
 
     name: str = setting(dataclasses.MISSING, "Unique camera name: letters, digits, '_', '.', '-' (it names files).", where=(YAML,))
@@ -90,6 +92,8 @@ class CameraConfig:
     max_restarts: int = setting(-1, "Restarts of a crashed camera; -1 = forever.", where=(YAML,))
     max_task_retries: int = setting(-1, "Ray retries of calls to a restarting actor; -1 = forever.",
                                     where=(YAML,))
+    log: str | None = setting("logs/{name}.log", "File that keeps the tracebacks of the camera's failures "
+                                                 "({name}; relative to the config's folder), or none.", where=(YAML,))
 
     @property
     def output_kind(self) -> str:
@@ -275,6 +279,12 @@ def _camera(values: dict, where: str, base_dir: Path, explicit: set) -> CameraCo
     else:
         kw["segment_seconds"] = None
     kw["output"] = output
+    log = _get(kw, "log")
+    if log is not None and log.strip().lower() not in ("", "none", "null"):
+        path = Path(_expand_env(_format_name(log, name, where), where, "log")).expanduser()
+        kw["log"] = str(path if path.is_absolute() else base_dir / path)
+    else:
+        kw["log"] = None
     seg = kw.get("segment_seconds")
     if seg is not None and seg < 1:
         raise ConfigError(f"{where}: segment_seconds must be at least 1")

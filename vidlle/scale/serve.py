@@ -18,10 +18,11 @@ def say(message: str) -> None:
 
 def serve(config: str, engine: str = "auto", address: str | None = None, stats_every: float = 10.0,
           stats_json: str | None = None, duration: float | None = None, check: bool = False,
-          quiet: bool = False) -> None:
+          quiet: bool = False, debug: bool = False) -> None:
     """Run every camera of ``config`` until Ctrl-C/SIGTERM, ``duration`` or every camera ended.
 
-    check: list the cameras and return. quiet: no periodic table. Raises Interrupted after a
+    check: list the cameras and return. quiet: no periodic table. debug: print each camera
+    failure's traceback (always kept in the camera's ``log`` file). Raises Interrupted after a
     stop (recordings finalised) and ScaleError when a camera failed.
     """
     cfg = load_config(config)
@@ -56,7 +57,7 @@ def serve(config: str, engine: str = "auto", address: str | None = None, stats_e
 
     try:
         service.run(stats_every=stats_every, duration=duration, report=None if quiet else report,
-                    event=lambda line: say(line), stats_json=stats_json)
+                    event=lambda line: say(line), stats_json=stats_json, tracebacks=debug)
     except KeyboardInterrupt:
         for line in final_lines(service.rows()):
             say(line)
