@@ -85,7 +85,7 @@ class CameraView:
             "latency_ms": s.get("latency_ms"), "latency_p95_ms": s.get("latency_p95_ms"),
             "output": s.get("output") or (None if self.camera.output_kind == "file" else self.camera.shown_output),
             "files": files, "cpu_s": s.get("cpu_s"), "rss_mb": s.get("rss_mb"), "pid": self.pid,
-            "last_error": self.error, "log": self.log, "traceback": self.traceback,
+            "last_error": self.error, "failures": s.get("failures", 0), "log": self.log, "traceback": self.traceback,
         }
 
 
