@@ -205,7 +205,7 @@ def test_sigterm_stops_the_ray_service_and_finalises_recordings(tmp_path):
     assert f"vidlle: stopped; {len(cams)} camera{'s' if len(cams) > 1 else ''} finalised" in err
     kept = int(re.search(r"cam1: (\d+) frames kept in ", err).group(1))
     assert decoded_frames(str(tmp_path / "rec.mkv")) == kept >= 5
-    assert no_temp_files(tmp_path)
+    assert no_temp_files(tmp_path), sorted(p.name for p in tmp_path.rglob("*"))
     snap = json.loads(stats.read_text())
     assert snap["engine"] == "ray" and snap["cameras"][0]["state"] == "stopped"
     assert snap["cameras"][0]["frames"] == kept

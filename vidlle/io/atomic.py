@@ -70,5 +70,8 @@ def write_bytes(path: Path, data: bytes) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:  # a stop signal mid-write (the fsync widens the window): no leftover either
+        tmp.unlink(missing_ok=True)
+        raise
     finally:
         os.close(fd)
