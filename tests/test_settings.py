@@ -74,3 +74,14 @@ def test_file_values_are_converted_to_the_fields_type():
     fields = {f.name: f for f in dataclasses.fields(EnhancerConfig)}
     assert check_value(fields["strength"], "auto") is None and check_value(fields["strength"], 1) == 1.0
     assert check_value(fields["weights"], None) is None
+
+
+def test_live_buffer_is_bounded_in_bytes():
+    from vidlle.settings import LiveConfig
+
+    cfg = LiveConfig(drop_policy="buffer", buffer_seconds=60)
+    uhd = 3840 * 2160 * 3 // 2  # one decoded 4K yuv420p frame, ~12 MB
+    assert cfg.capacity(30.0) == 1200  # seconds alone would allow 60 s: ~15 GB of 4K frames
+    assert cfg.capacity(30.0, uhd) == 1024 * 2**20 // uhd == 86  # the 1024 MB default holds 86 of them
+    assert LiveConfig(drop_policy="buffer", buffer_mb=64).capacity(30.0, uhd) == 5
+    assert cfg.capacity(30.0, 1280 * 720 * 3 // 2) == 776  # 720p: bytes still the tighter bound at 60 s

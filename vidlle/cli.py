@@ -11,7 +11,6 @@ PyAV and OpenCV, and ``vidlle --help`` should not.
 
 from __future__ import annotations
 
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -20,8 +19,10 @@ import click
 
 from vidlle.errors import Interrupted, OutputError, VidlleError
 from vidlle.heap import keep_freed_buffers
+from vidlle.io.redact import redact_text
 from vidlle.options import from_options, options
 from vidlle.settings import EncodeConfig, EnhancerConfig, LiveConfig
+from vidlle.signals import stop_signals_handled
 from vidlle.version import __version__
 
 
@@ -152,8 +153,9 @@ def serve(config, address, engine, stats_every, stats_json, duration, check, qui
     cameras and finalises every recording. See docs/capacity.md for sizing."""
     from vidlle.scale.serve import serve as run_serve
 
+    debug = bool(click.get_current_context().find_root().params.get("debug"))
     run_serve(config, engine=engine, address=address, stats_every=stats_every, stats_json=stats_json,
-              duration=duration, check=check, quiet=quiet, http=http)
+              duration=duration, check=check, quiet=quiet, http=http, debug=debug)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
@@ -204,15 +206,14 @@ def build_engine(model, weights, precision, shapes, batch, max_batch, device, on
     build_engine(source, profile, precision, device=device, onnx_only=onnx_only, force=force, say=say)
 
 
-def _on_sigterm(signum, frame):
-    # Same clean path as Ctrl-C: stages stop, the sink finalises or discards, exit 130.
-    raise KeyboardInterrupt
-
-
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    with stop_signals_handled():
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     debug = "--debug" in argv
-    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = cli.main(args=argv, prog_name="vidlle", standalone_mode=False)
         return code if isinstance(code, int) else 0
@@ -225,12 +226,14 @@ def main(argv=None) -> int:
     except VidlleError as exc:
         if debug:
             raise
-        click.echo(f"vidlle: {'' if isinstance(exc, Interrupted) else 'error: '}{exc}", err=True)
+        message = redact_text(str(exc))  # the last guard: no URL leaves with its credentials
+        click.echo(f"vidlle: {'' if isinstance(exc, Interrupted) else 'error: '}{message}", err=True)
         return 130 if isinstance(exc, Interrupted) else 1
     except Exception as exc:  # noqa: BLE001 - the user sees one line, --debug shows the rest
         if debug:
             raise
-        click.echo(f"vidlle: error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+        click.echo(f"vidlle: error: internal error: {type(exc).__name__}: {redact_text(str(exc))} "
+                   "(run with --debug for details)", err=True)
         return 1
 
 

@@ -7,6 +7,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from vidlle.errors import InputError
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -37,6 +39,18 @@ class Frame:
 
     def with_image(self, image: np.ndarray) -> "Frame":
         return replace(self, image=image)
+
+
+# The largest frame vidlle accepts (pixels): 8192 x 8192, twice 8K UHD. One RGB copy of it is
+# 192 MiB and a run holds several, so anything larger is refused up front with one line.
+MAX_PIXELS = 8192 * 8192
+
+
+def check_frame_size(width: int, height: int, what: str) -> None:
+    """InputError (one line) when a ``width`` x ``height`` frame of ``what`` exceeds :data:`MAX_PIXELS`."""
+    if width * height > MAX_PIXELS:
+        raise InputError(f"{what}: frames of {width}x{height} are too large (at most {MAX_PIXELS // 2**20} "
+                         "megapixels, e.g. 8192x8192)")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ Live sources (optional attributes, absent on file sources):
 - ``interrupt()``: ends the source's iteration (it may block waiting for a camera); called when
   the run stops, so :meth:`Pipeline.request_stop` and Ctrl-C return promptly.
 - ``stats``: the source's own counters (drops, reconnects, ...), exposed as ``Stats.live``.
+- ``finish()``: stop capturing; iteration ends after the frames already buffered. With
+  ``PipelineConfig.drain_seconds`` > 0, Ctrl-C calls it and lets the stages write those frames
+  (for at most that long) before the sink is finalised: a recording keeps its queued seconds.
 
 Frames that carry ``captured`` (a perf_counter() time) get their capture -> sink latency
 recorded in ``Stats.latencies`` (:meth:`Stats.latency_ms`).
@@ -39,10 +42,15 @@ _POLL = 0.1
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """queue_size: items buffered between stages; batch: most frames per transform call."""
+    """queue_size: items buffered between stages (fewer when ``queue_size`` frames would take
+    more than ``queue_bytes``: 8K frames are ~100 MB each); batch: most frames per transform call;
+    drain_seconds: on Ctrl-C, how long a source with ``finish()`` may take to write its queued
+    frames before the sink is finalised (0: stop at once)."""
 
     queue_size: int = 8
     batch: int = 1
+    drain_seconds: float = 0.0
+    queue_bytes: int = 256 * 2**20  # each queue holds at most this much of RGB frames (big frames: fewer)
 
 
 @dataclass
@@ -95,6 +103,28 @@ class Stats:
         if self.first_frame_cpu is None or self.finished_cpu is None or self.frames < 2:
             return None
         return (self.finished_cpu - self.first_frame_cpu) / (self.frames - 1) * 1000.0
+
+
+class _StageThread(threading.Thread):
+    """A stage's thread that says itself when it has ended (``done``).
+
+    Not ``is_alive()``/``join()``: in CPython up to 3.12, a ``join()`` cut short by Ctrl-C in the
+    main thread can mark a thread that is still running as stopped, and finalising the output
+    while the encode stage still writes to it loses frames or deadlocks the encoder.
+    """
+
+    def __init__(self, body: Callable[[], None], name: str):
+        super().__init__(target=self._body, name=name, daemon=True)
+        self.stage_body, self.done = body, threading.Event()
+
+    def _body(self) -> None:
+        try:
+            self.stage_body()
+        finally:
+            self.done.set()
+
+    def running(self) -> bool:
+        return not self.done.is_set()
 
 
 class Pipeline:
@@ -234,19 +264,22 @@ class Pipeline:
     def run(self) -> Stats:
         """Run to the end. Raises the first stage error, or Interrupted on KeyboardInterrupt."""
         info = self.source.open()
+        if info.width and info.height:
+            size = max(2, min(self.config.queue_size, self.config.queue_bytes // (info.width * info.height * 3)))
+            self._q_in, self._q_out = queue.Queue(size), queue.Queue(size)
         self.stats = Stats(expected=info.frames, live=getattr(self.source, "stats", None) if info.live else None)
-        threads: list[threading.Thread] = []
+        threads: list[_StageThread] = []
         try:
             self.sink.open(info)
             threads = [
-                threading.Thread(target=self._stage(body), name=f"vidlle-{name}", daemon=True)
+                _StageThread(self._stage(body), name=f"vidlle-{name}")
                 for name, body in (("decode", self._read), ("enhance", self._enhance), ("encode", self._write))
             ]
             for t in threads:
                 t.start()
             next_report = time.perf_counter()
-            while any(t.is_alive() for t in threads):
-                threads[-1].join(_POLL)
+            while any(t.running() for t in threads):
+                threads[-1].done.wait(_POLL)
                 if self.errors:
                     break
                 if self.stop.is_set():
@@ -255,6 +288,10 @@ class Pipeline:
                     self.progress(self.stats)
                     next_report = time.perf_counter() + self.progress_interval
         except KeyboardInterrupt:
+            try:
+                self._drain(threads)
+            except KeyboardInterrupt:
+                pass  # a second Ctrl-C (Python's default handler): stop draining, still finalise
             self._shutdown(threads)
             raise Interrupted("interrupted") from None
         except BaseException:
@@ -276,10 +313,27 @@ class Pipeline:
             self.progress(self.stats)
         return self.stats
 
-    def _shutdown(self, threads: list[threading.Thread]) -> None:
+    def _drain(self, threads: list[_StageThread]) -> None:
+        """Ctrl-C on a source that can ``finish()``: let the frames it holds through, within
+        ``drain_seconds``, unless a stage already failed."""
+        finish = getattr(self.source, "finish", None)
+        if finish is None or self.config.drain_seconds <= 0 or not threads or self.errors:
+            return
+        finish()
+        deadline = time.perf_counter() + self.config.drain_seconds
+        while any(t.running() for t in threads) and not self.errors and time.perf_counter() < deadline:
+            threads[-1].done.wait(_POLL)
+            if self.progress:
+                self.progress(self.stats)
+
+    def _shutdown(self, threads: list[_StageThread]) -> None:
         self.stop.set()
         self._interrupt_source()
-        for t in threads:
-            t.join(5.0)
-        self.sink.abort()
-        self.source.close()
+        try:
+            for t in threads:
+                t.done.wait(5.0)
+        finally:  # even if interrupted while waiting: the sink is finalised or discarded
+            try:
+                self.sink.abort()
+            finally:
+                self.source.close()

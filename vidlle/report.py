@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import time
-from pathlib import Path
 
+from vidlle.io.atomic import write_bytes
 from vidlle.pipeline import Stats
 
 
 def write_json(path: str, data: dict) -> None:
-    """Replace ``path`` atomically (a monitor never reads half a file)."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, p)
+    """Replace ``path`` atomically (a monitor never reads half a file); OutputError if it cannot."""
+    write_bytes(path, json.dumps(data, indent=2, default=str).encode())
 
 
 def stats_record(stats: Stats, what: str) -> dict:

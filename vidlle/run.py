@@ -17,7 +17,8 @@ import click
 # OpenCV before anything that loads PyAV: PyAV's bundled libxcb freezes OpenCV windows.
 from vidlle.io.preview import PreviewControls, PreviewSink, keep_original  # noqa: I001
 from vidlle.api import Enhancer
-from vidlle.errors import Interrupted, ScaleError, VidlleError
+from vidlle.errors import InputError, Interrupted, ScaleError, VidlleError
+from vidlle.io.redact import redact
 from vidlle.io.sources import open_source, plan
 from vidlle.pipeline import Pipeline, PipelineConfig, Stats
 from vidlle.progress import ProgressBar, summary_line
@@ -31,6 +32,10 @@ from vidlle.web.server import web_config
 from vidlle.web.views import PreviewView, open_page
 
 
+# Most seconds a live recording stopped by Ctrl-C spends writing the frames still queued.
+DRAIN_SECONDS = 10.0
+
+
 def say(message: str) -> None:
     """One ``vidlle: ...`` line on stderr."""
     click.echo(f"vidlle: {message}", err=True)
@@ -40,31 +45,39 @@ def enhance(input: str, output: str, enhancer_config: EnhancerConfig, encode: En
             batch: int = 1, overwrite: bool = False, quiet: bool = False, stats_json: str | None = None) -> None:
     """``vidlle enhance INPUT OUTPUT``: one video, image, folder or live source."""
     source, sink, kind = plan(input, output, overwrite, encode, live_config=live, rtsp_transport=live.transport)
+    shown = redact(output)  # an rtsp:// OUTPUT may hold a password
     # Frames of a video are consecutive: temporal processing as asked; images are unrelated.
     temporal = enhancer_config.temporal and kind in ("video", "live")
     enhancer = Enhancer.from_config(replace(enhancer_config, temporal=temporal))
     bar = None if quiet else ProgressBar()
-    pipeline = Pipeline(source, enhancer.enhance_frames, sink, PipelineConfig(batch=batch), progress=bar)
+    # A recording stopped by Ctrl-C still writes the frames its buffer holds (bounded in time).
+    drain = DRAIN_SECONDS if kind == "live" and getattr(sink, "keep_on_abort", False) else 0.0
+    pipeline = Pipeline(source, enhancer.enhance_frames, sink, PipelineConfig(batch=batch, drain_seconds=drain),
+                        progress=bar)
     try:
         stats = pipeline.run()
     except Interrupted:
         if bar:
             bar.finish()
+        if not quiet:
+            _notes(sink.notes)
         kept = getattr(sink, "kept_message", lambda: None)()
         if stats_json and kind == "live":  # Ctrl-C is how a live recording ends: its counters still count
             write_json(stats_json, stats_record(pipeline.stats, enhancer.describe()))
         if kind == "live":
             live_stats = pipeline.stats.live
             dropped = ""
-            if live_stats is not None:  # frames still queued at the stop are not written: Ctrl-C is immediate
+            if live_stats is not None:  # queued frames are written first; what the time bound cut off shows here
                 queued = max(0, live_stats.frames_in - live_stats.drops - pipeline.stats.frames)
                 dropped = f" ({live_stats.drops} dropped, {queued} still queued)"
             raise Interrupted(f"interrupted after {pipeline.stats.frames} frames{dropped}; "
-                              f"{kept or 'nothing recorded to ' + output}") from None
-        raise Interrupted(f"interrupted after {pipeline.stats.frames} frames; nothing written to {output}") from None
+                              f"{kept or 'nothing recorded to ' + shown}") from None
+        raise Interrupted(f"interrupted after {pipeline.stats.frames} frames; nothing written to {shown}") from None
     except VidlleError as exc:
         if bar:
             bar.finish()
+        if not quiet:
+            _notes(sink.notes)
         kept = getattr(sink, "kept_message", lambda: None)()
         if kept:  # a live recording survives a fatal error; say where, on the same line
             exc.args = (f"{exc}; {kept}",)
@@ -73,17 +86,28 @@ def enhance(input: str, output: str, enhancer_config: EnhancerConfig, encode: En
         bar.finish()
     if stats_json:
         write_json(stats_json, stats_record(stats, enhancer.describe()))
+    unreadable = getattr(source, "unreadable", [])
     if not quiet:
-        for note in enhancer.backend.notes + sink.notes:
-            say(f"note: {note}")
+        _notes(enhancer.backend.notes + getattr(source, "notes", []) + sink.notes)
         damage = getattr(source, "damage", lambda: None)() if kind == "video" else None
         if damage:
             say(f"warning: corrupt video data in {input}: {damage}")
-        line = summary_line(stats, enhancer.describe(), output)
+        for path, reason in unreadable:
+            say(f"warning: skipped {path.name}: {reason}")
+        line = summary_line(stats, enhancer.describe(), shown)
         if stats.live is not None:
             lat = stats.latency_ms(0.5)
             line += f" | live: {stats.live.line()}" + (f", capture->written {lat:.0f} ms" if lat is not None else "")
         click.echo(line, err=True)
+    if unreadable:  # a folder: the good images are written, the run still fails
+        names = ", ".join(p.name for p, _ in unreadable[:3]) + (", ..." if len(unreadable) > 3 else "")
+        raise InputError(f"{len(unreadable)} of {len(unreadable) + stats.frames} images could not be read ({names}); "
+                         f"the other {stats.frames} were written to {output}")
+
+
+def _notes(notes: list[str]) -> None:
+    for note in dict.fromkeys(notes):
+        say(f"note: {note}")
 
 
 def preview(source: str, enhancer_config: EnhancerConfig, live: LiveConfig, max_width: int = 1920,

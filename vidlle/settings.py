@@ -178,7 +178,8 @@ class LiveConfig:
         evenly; ``auto`` = ``buffer`` for recordings, ``latest`` otherwise (see
         :meth:`for_output`; a LiveSource given ``auto`` directly uses ``latest``).
     buffer_seconds: length of the ``buffer`` queue in seconds of video at the stream's frame
-        rate (memory: about 1.4 MB per buffered 720p frame, 3.1 MB at 1080p).
+        rate (memory: about 1.4 MB per buffered 720p frame, 3.1 MB at 1080p, 12.4 MB at 4K).
+    buffer_mb: the same queue's bound in megabytes of decoded frames (whichever is smaller wins).
     stall_after: seconds without a frame before the state reads ``stalled`` (at least three
         frame intervals of the stream, at most half of ``read_timeout``, after which the
         connection is given up).
@@ -203,6 +204,9 @@ class LiveConfig:
                 "to a file, latest for a window or rtsp:// output.", choices=DROP_POLICIES, where=(CLI,))
     buffer_seconds: float = setting(2.0, "Live input, --drop-policy buffer: seconds of video the queue holds.",
                                     low=0.1, high=60, where=(CLI,))
+    buffer_mb: float = setting(1024.0, "Live input, --drop-policy buffer: most megabytes of decoded frames the "
+                                       "queue holds, whatever --buffer-seconds says (a 4K frame is ~12 MB).",
+                               low=16, high=65536, where=(CLI,))
     stall_after: float = 1.0
     video_size: str | None = setting(None, "Webcam capture size, e.g. 1280x720.", where=(CLI,))
     framerate: str | None = setting(None, "Webcam capture rate, e.g. 30.", where=(CLI,))
@@ -221,6 +225,8 @@ class LiveConfig:
             raise InputError(f"unknown drop policy {self.drop_policy!r} (use {', '.join(DROP_POLICIES)})")
         if not 0 < self.buffer_seconds <= 60:
             raise InputError("the live buffer must hold between 0 and 60 seconds of video")
+        if not 16 <= self.buffer_mb <= 65536:
+            raise InputError("the live buffer must be allowed between 16 and 65536 MB")
         if self.stall_after <= 0:
             raise InputError("stall_after must be positive")
 
@@ -236,12 +242,15 @@ class LiveConfig:
         """The one-slot, newest-frame policy (``latest``, and ``auto`` left undecided)."""
         return self.drop_policy != "buffer"
 
-    def capacity(self, fps: float | None) -> int:
-        """Frames the ``buffer`` policy holds at ``fps`` frames/s (1 for ``latest``)."""
+    def capacity(self, fps: float | None, frame_bytes: int | None = None) -> int:
+        """Frames the ``buffer`` policy holds at ``fps`` frames/s of ``frame_bytes`` each (1 for ``latest``)."""
         if self.latest_frame:
             return 1
         rate = fps if fps is not None and 1.0 <= fps <= 240.0 else _FALLBACK_FPS
-        return max(2, min(_MAX_BUFFERED, math.ceil(self.buffer_seconds * rate)))
+        frames = min(_MAX_BUFFERED, math.ceil(self.buffer_seconds * rate))
+        if frame_bytes:
+            frames = min(frames, int(self.buffer_mb * 2**20 // frame_bytes))
+        return max(2, frames)
 
     def backoff(self, failures: int) -> float:
         """Delay before reconnect attempt number ``failures + 1`` (0 failures -> the initial delay)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from fractions import Fraction
 from pathlib import Path
 
@@ -35,7 +36,11 @@ def test_valid_config_with_defaults_overrides_and_name_patterns(tmp_path, monkey
         output="rec/{name}/%Y%m%d-%H%M%S.mkv", segment_seconds=600, num_cpus=0.5,
     ), base_dir=tmp_path, origin="cams.yaml")
     gate, yard, lobby = cfg.cameras
-    assert isinstance(gate, CameraConfig) and gate.source == "rtsp://viewer:s3cret@10.0.0.5/stream1"
+    # ${VAR} stays until the camera opens its source (on the node that runs it): the config, what
+    # Ray ships and every repr hold no password
+    assert isinstance(gate, CameraConfig) and gate.source == "rtsp://viewer:${GATE_PASSWORD}@10.0.0.5/stream1"
+    assert gate.source_url() == "rtsp://viewer:s3cret@10.0.0.5/stream1"
+    assert "s3cret" not in repr(cfg) and b"s3cret" not in pickle.dumps(cfg)
     assert gate.shown_source == "rtsp://***@10.0.0.5/stream1"  # what tables and messages show
     assert gate.output == str(tmp_path / "rec/gate/%Y%m%d-%H%M%S.mkv") and gate.output_kind == "file"
     assert gate.segment_seconds == 600.0 and gate.num_cpus == 0.5 and gate.enhancer.temporal and gate.num_gpus == 0

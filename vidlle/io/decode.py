@@ -14,10 +14,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
+# isort: off
+import cv2  # before av (see vidlle.io.preview: their bundled libraries conflict otherwise)
+# isort: on
 import av
+import numpy as np
 
 from vidlle.errors import DecodeError, InputError
-from vidlle.frames import Frame, StreamInfo
+from vidlle.frames import Frame, StreamInfo, check_frame_size
 
 
 def open_input(path: Path):
@@ -52,6 +56,8 @@ class VideoFileSource:
         self.corrupt = 0
         self.skipped = 0  # packets (or demuxer reads) that failed and were skipped
         self.missing = 0  # frames the stream declares that never decoded, when damage was skipped
+        self.resized = 0  # frames of another size than the first, resized to it
+        self.notes: list[str] = []
 
     def open(self) -> StreamInfo:
         self._container = open_input(self.path)
@@ -59,6 +65,11 @@ class VideoFileSource:
             self.close()
             raise InputError(f"{self.path} has no video stream")
         stream = self._stream = self._container.streams.video[0]
+        try:
+            check_frame_size(stream.codec_context.width, stream.codec_context.height, str(self.path))
+        except InputError:
+            self.close()
+            raise
         stream.thread_type = "AUTO"  # frame + slice threads: decode overlaps the other stages
         self._items = self._demux()
         # Decode up to the first frame now: its side data carries the display rotation, which
@@ -131,9 +142,25 @@ class VideoFileSource:
                 if vf.is_corrupt:
                     self.corrupt += 1
                 image = vf.to_ndarray(format="rgb24")
+                if self.decoded == 0:
+                    size = (vf.width, vf.height)
+                elif (vf.width, vf.height) != size:
+                    image = self._resized(image, size)
                 yield Frame(image=image, pts=vf.pts, time_base=Fraction(vf.time_base) if vf.time_base else None,
                             index=self.decoded)
                 self.decoded += 1
+
+    def _resized(self, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """A frame of another size than the first (the stream was reconfigured mid-file): scaled to
+        the first frame's size, since one output stream has one size; said once per new size."""
+        height, width = image.shape[:2]
+        check_frame_size(width, height, str(self.path))
+        note = (f"frame size changed from {size[0]}x{size[1]} to {width}x{height} at frame {self.decoded}; "
+                f"such frames are resized to {size[0]}x{size[1]}")
+        if not any(n.startswith(note.split(" at frame")[0]) for n in self.notes):
+            self.notes.append(note)
+        self.resized += 1
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
     def damage(self) -> str | None:
         """One line on the damage survived (``23 broken packets skipped, 29 frames missing, 5

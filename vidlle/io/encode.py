@@ -11,8 +11,10 @@ muxer) so an NVR or media server can relay the enhanced feed.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +27,7 @@ import numpy as np
 
 from vidlle.errors import EncodeError, OutputError
 from vidlle.frames import Frame, StreamInfo
+from vidlle.io.atomic import create_exclusive, publish
 from vidlle.io.pacing import Pacer
 from vidlle.io.redact import redact, scrub
 from vidlle.settings import TRANSPORTS, EncodeConfig
@@ -33,6 +36,12 @@ VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".flv"
 # Audio codecs to re-encode to, in order of preference, when a container cannot hold the
 # input's audio codec as it is (e.g. PCM in MP4, AAC in WebM).
 _AUDIO_FALLBACKS = ("aac", "libopus", "opus", "libvorbis", "libmp3lame")
+# The muxer of each output suffix: the temporary file is opened through its descriptor
+# (:func:`_descriptor_path`), a name FFmpeg cannot guess a format from.
+_MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi",
+           ".ts": "mpegts", ".flv": "flv"}
+# Live recordings in these are fragmented MP4: a killed process leaves a playable file.
+_FRAGMENTED_SUFFIXES = {".mp4", ".m4v", ".mov"}
 # Encoders that take x264-style -crf/-preset options.
 _CRF_PRESET_CODECS = {"libx264", "libx264rgb", "libx265"}
 
@@ -40,6 +49,13 @@ _CRF_PRESET_CODECS = {"libx264", "libx264rgb", "libx265"}
 def temporary_path(path: Path) -> Path:
     """Hidden sibling of ``path`` with the same suffix (so format guessing still works)."""
     return path.with_name(f".{path.stem}.vidlle-tmp{path.suffix}")
+
+
+def _descriptor_path(fd: int, path: Path) -> str:
+    """A name that opens exactly the file behind ``fd`` (Linux: /proc/self/fd/N), so nothing swapped
+    in at ``path`` after its exclusive creation (e.g. a symbolic link) is written through."""
+    proc = f"/proc/self/fd/{fd}"
+    return proc if os.path.exists(proc) else str(path)
 
 
 def even_padding(pix_fmt: str, height: int, width: int) -> tuple[int, int]:
@@ -123,8 +139,17 @@ def video_frame(frame: Frame, pad: tuple[int, int], index: int, pix_fmt: str = "
 class VideoFileSink:
     """Writes enhanced frames (and copied/re-encoded audio) to ``path`` via a temporary file.
 
+    The temporary file (:func:`temporary_path`) is created exclusively (:mod:`vidlle.io.atomic`)
+    and locked (``flock``) while this sink writes it. One found at open time is either being
+    written by another run (locked: OutputError, one line) or left by a run that died (kill -9,
+    OOM, power loss): that one is renamed aside to ``NAME.interrupted-<its time>.EXT`` and a note
+    says so, so a rerun never destroys it. A symbolic link there is refused, never followed.
+
     keep_on_abort: a live recording -- abort() finalises the file instead of deleting it (when
-    at least one frame was written) and sets ``kept`` to the number of frames it holds.
+    at least one frame was written) and sets ``kept`` to the number of frames it holds. If the
+    final rename fails, the file is kept under its temporary name and ``kept_path`` says where.
+    Live MP4/MOV recordings are fragmented (a fragment per second), so the file stays playable
+    up to the last second written even if the process is killed.
     """
 
     def __init__(self, path: Path, config: EncodeConfig = EncodeConfig(), keep_on_abort: bool = False):
@@ -132,7 +157,9 @@ class VideoFileSink:
         self.config = config
         self.keep_on_abort = keep_on_abort
         self.kept: int | None = None
+        self.kept_path: Path | None = None
         self.tmp = temporary_path(self.path)
+        self._fd: int | None = None  # our temporary file, created and locked by open()
         self._out = None
         self._video = None
         self._audio: dict = {}  # input stream index -> (output stream, decoder or None)
@@ -143,9 +170,15 @@ class VideoFileSink:
     def open(self, info: StreamInfo) -> None:
         cfg = self.config
         check_encoder(cfg.codec)
+        self._fd = self._claim_temporary()
+        options = {}
+        if self.keep_on_abort and self.path.suffix.lower() in _FRAGMENTED_SUFFIXES:
+            options = {"movflags": "frag_keyframe+delay_moov+default_base_moof", "frag_duration": "1000000"}
         try:
-            out = self._out = av.open(str(self.tmp), "w")
+            out = self._out = av.open(_descriptor_path(self._fd, self.tmp), "w",
+                                      format=_MUXERS.get(self.path.suffix.lower()), options=options)
         except av.FFmpegError as exc:
+            self._release(remove=True)
             raise EncodeError(f"cannot create {self.path}: {exc}") from None
         if cfg.codec not in out.supported_codecs and av.Codec(cfg.codec, "w").name not in out.supported_codecs:
             raise EncodeError(f"a {self.path.suffix} file cannot hold {cfg.codec} video; choose another --codec")
@@ -160,6 +193,60 @@ class VideoFileSink:
             vs.set_display_rotation(info.rotation)
         for stream in info.audio:
             self._add_audio(stream)
+
+    def _claim_temporary(self) -> int:
+        """Create and lock our temporary file; a leftover of a dead run is renamed aside first."""
+        for _ in range(2):
+            try:
+                fd = create_exclusive(self.tmp)
+            except FileExistsError:
+                self._set_aside_leftover()
+                continue
+            except OSError as exc:
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours, just created: cannot be held
+            return fd
+        raise OutputError(f"cannot write {self.path}: {self.tmp} keeps reappearing")
+
+    def _set_aside_leftover(self) -> None:
+        if self.tmp.is_symlink():
+            raise OutputError(f"{self.tmp} is a symbolic link; vidlle does not write through links (remove it)")
+        try:
+            fd = os.open(self.tmp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return  # gone meanwhile: create it again
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {self.tmp}: {exc.strerror or exc}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise OutputError(f"another vidlle run is writing {self.path} (its temporary file {self.tmp} "
+                                  "is in use)") from None
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(os.fstat(fd).st_mtime))
+            aside = self.path.with_name(f"{self.path.stem}.interrupted-{stamp}{self.path.suffix}")
+            n = 0
+            while aside.exists() or aside.is_symlink():
+                n += 1
+                aside = self.path.with_name(f"{self.path.stem}.interrupted-{stamp}-{n}{self.path.suffix}")
+            try:
+                os.rename(self.tmp, aside)
+            except OSError as exc:
+                raise OutputError(f"cannot keep the interrupted earlier file {self.tmp} aside: "
+                                  f"{exc.strerror or exc}; move it away, then run again") from None
+        finally:
+            os.close(fd)
+        self.notes.append(f"an earlier run to {self.path} was interrupted; its file {self.tmp.name} "
+                          f"({os.path.getsize(aside)} bytes) was kept as {aside}")
+
+    def _release(self, remove: bool) -> None:
+        """Close (and unlock) our temporary file; ``remove``: delete it too."""
+        if self._fd is None:
+            return
+        if remove:
+            self.tmp.unlink(missing_ok=True)
+        os.close(self._fd)
+        self._fd = None
 
     def _add_audio(self, stream) -> None:
         out = self._out
@@ -186,7 +273,7 @@ class VideoFileSink:
             else:
                 self._write_audio(item)
         except av.FFmpegError as exc:
-            raise EncodeError(f"encoding {self.path} failed: {exc}") from None
+            raise EncodeError(f"encoding {self.path} failed: {_reason(exc)}") from None
 
     def _write_frame(self, frame: Frame) -> None:
         vf = video_frame(frame, self._pad, self.written, self.config.pix_fmt)
@@ -212,11 +299,18 @@ class VideoFileSink:
         """Flush encoders, finish the container and move it to the final path."""
         try:
             self._finish()
+            self._put_in_place()
+        except OSError as exc:
+            self.abort()
+            if self.kept_path is not None:
+                return  # a recording: kept under its temporary name, kept_message() says where
+            raise OutputError(f"cannot finish {self.path}: {exc.strerror or exc}") from None
         except EncodeError:
             self.abort()
             raise
 
     def _finish(self) -> None:
+        """Flush the encoders and write the container's trailer (the file is complete after it)."""
         try:
             for packet in self._video.encode():
                 self._out.mux(packet)
@@ -230,27 +324,38 @@ class VideoFileSink:
                         self._out.mux(p)
             self._out.close()
         except av.FFmpegError as exc:
-            raise EncodeError(f"finishing {self.path} failed: {exc}") from None
+            raise EncodeError(f"finishing {self.path} failed: {_reason(exc)}") from None
         self._out = None
-        os.replace(self.tmp, self.path)
+
+    def _put_in_place(self) -> None:
+        """Sync the temporary file and rename it to ``path`` (OSError if that fails)."""
+        publish(self._fd, self.tmp, self.path)
+        self._release(remove=False)
 
     def abort(self) -> None:
         """Drop everything written so far (nothing is left at the output path).
 
-        With ``keep_on_abort`` and frames written: finalise the file instead and keep it.
+        With ``keep_on_abort`` and frames written: finalise the file instead and keep it -- at
+        ``path``, or under its temporary name when it cannot be renamed (``kept_path``).
         """
-        if self.keep_on_abort and self._out is not None and self.written > 0:
+        if self.keep_on_abort and self._fd is not None and self.written > 0:
+            if self._out is not None:
+                try:
+                    self._finish()
+                except Exception as exc:  # noqa: BLE001 - a recording is never deleted
+                    self.notes.append(f"{self.path} could not be finalised cleanly ({exc}); kept as written")
+                    self._close_quietly()
             try:
-                self._finish()
-            except Exception as exc:  # noqa: BLE001 - a recording is never deleted
-                self.notes.append(f"{self.path} could not be finalised cleanly ({exc}); kept as written")
-                self._close_quietly()
-                if self.tmp.exists():
-                    os.replace(self.tmp, self.path)
+                self._put_in_place()
+                self.kept_path = self.path
+            except OSError as exc:
+                self.notes.append(f"could not rename the recording to {self.path} ({exc.strerror or exc})")
+                self.kept_path = self.tmp
+                self._release(remove=False)
             self.kept = self.written
             return
         self._close_quietly()
-        self.tmp.unlink(missing_ok=True)
+        self._release(remove=True)
 
     def _close_quietly(self) -> None:
         if self._out is not None:
@@ -264,7 +369,7 @@ class VideoFileSink:
         """``kept 1234 frames in rec.mkv`` after abort() finalised a live recording, else None."""
         if self.kept is None:
             return None
-        return f"kept {self.kept} frame{'s' if self.kept != 1 else ''} in {self.path}"
+        return f"kept {self.kept} frame{'s' if self.kept != 1 else ''} in {self.kept_path or self.path}"
 
 
 class RtspPublishSink:
@@ -352,6 +457,11 @@ class RtspPublishSink:
             except Exception:  # noqa: BLE001 - the connection may already be gone
                 pass
             self._out = None
+
+
+def _reason(exc: Exception) -> str:
+    """An FFmpeg error without the file name it carries (ours is /proc/self/fd/N: meaningless)."""
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def _codec_id_name(encoder: str) -> str:

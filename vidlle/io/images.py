@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterator
 
@@ -11,6 +10,7 @@ import numpy as np
 
 from vidlle.errors import EncodeError, InputError
 from vidlle.frames import Frame, StreamInfo
+from vidlle.io.atomic import write_bytes
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -26,20 +26,19 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def write_image(path: Path, image: np.ndarray) -> None:
-    """Write (H, W, 3) uint8 RGB atomically: a temporary sibling renamed into place."""
-    tmp = path.with_name(f".{path.stem}.vidlle-tmp{path.suffix}")
+    """Write (H, W, 3) uint8 RGB atomically (:func:`vidlle.io.atomic.write_bytes`): encoded in
+    memory, then an exclusive temporary sibling synced and renamed into place."""
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in {".jpg", ".jpeg"} else []
     try:
-        ok = cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
+        ok, data = cv2.imencode(path.suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
     except cv2.error as exc:
         ok = False
         reason = str(exc).strip().splitlines()[-1]
     else:
         reason = "encoder refused the image"
     if not ok:
-        tmp.unlink(missing_ok=True)
         raise EncodeError(f"cannot write {path}: {reason}")
-    os.replace(tmp, path)
+    write_bytes(path, data.tobytes())
 
 
 def folder_images(folder: Path) -> list[Path]:
@@ -48,10 +47,17 @@ def folder_images(folder: Path) -> list[Path]:
 
 
 class ImageSource:
-    """One image file, or every image of a folder, as Frames named after their files."""
+    """One image file, or every image of a folder, as Frames named after their files.
 
-    def __init__(self, paths: list[Path]):
+    skip_unreadable (folders): an image that cannot be read is skipped and listed in
+    ``unreadable`` as (path, reason) instead of ending the run, so one corrupt file does not cost
+    the others; the caller reports them and fails after the good ones are written.
+    """
+
+    def __init__(self, paths: list[Path], skip_unreadable: bool = False):
         self.paths = paths
+        self.skip_unreadable = skip_unreadable
+        self.unreadable: list[tuple[Path, str]] = []
 
     def open(self) -> StreamInfo:
         if not self.paths:
@@ -60,7 +66,14 @@ class ImageSource:
 
     def __iter__(self) -> Iterator[Frame]:
         for i, path in enumerate(self.paths):
-            yield Frame(image=read_image(path), index=i, name=path.name)
+            try:
+                image = read_image(path)
+            except (InputError, OSError) as exc:
+                if not self.skip_unreadable:
+                    raise
+                self.unreadable.append((path, str(exc) if isinstance(exc, InputError) else exc.strerror or str(exc)))
+                continue
+            yield Frame(image=image, index=i, name=path.name)
 
     def close(self) -> None:
         pass

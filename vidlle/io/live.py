@@ -50,8 +50,8 @@ import cv2  # before av: when PyAV's bundled libxcb loads first, OpenCV windows 
 import av
 # isort: on
 
-from vidlle.errors import LiveSourceError
-from vidlle.frames import Frame, StreamInfo
+from vidlle.errors import InputError, LiveSourceError
+from vidlle.frames import Frame, StreamInfo, check_frame_size
 from vidlle.io.livespec import resolve
 from vidlle.io.livestats import LiveStats
 from vidlle.io.redact import redact, scrub
@@ -192,6 +192,12 @@ class LiveSource:
         with self._shared.cond:
             self._shared.cond.notify_all()
 
+    def finish(self) -> None:
+        """Stop capturing; iteration ends once the frames already buffered are taken (a
+        recording's clean stop: the queue is written, nothing new is read)."""
+        self._stop.set()
+        self._end()
+
     def close(self) -> None:
         """Stop the reader. Never blocks for long: a reader stuck in a stalled read leaves by
         itself within ``read_timeout`` and closes its own container."""
@@ -235,6 +241,9 @@ class LiveSource:
                     self._phase = "read"
                     try:
                         for frame in self._decode(container):
+                            if not got:  # a new connection: its size may be new too
+                                check_frame_size(frame.width, frame.height, self.shown)
+                                self._size_buffer(frame)
                             self._publish(frame, discontinuity=not got)
                             if not got:
                                 got = True
@@ -248,7 +257,7 @@ class LiveSource:
                     if self._finite and got:
                         self._end()
                         return
-                except LiveSourceError as exc:
+                except InputError as exc:  # LiveSourceError, or frames too large to take
                     reason = str(exc)
                 except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
                     reason = self._reason(exc)
@@ -314,9 +323,7 @@ class LiveSource:
         if self.rate is None:
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             self.rate = Fraction(rate) if rate else None
-            # The buffer holds seconds of video: its length in frames follows the camera's rate.
             fps = float(self.rate) if self.rate else None
-            self._capacity = self.stats.capacity = cfg.capacity(fps)
             if fps is not None and 0.1 <= fps <= 240:
                 # A slow camera (1 fps sub-stream) is not stalled between two of its frames.
                 self.stats.stall_after = min(max(cfg.stall_after, 3.0 / fps), cfg.read_timeout / 2)
@@ -324,6 +331,14 @@ class LiveSource:
         # played at its own pace, and its end is the end: no reconnect loop over it.
         self._finite = live.kind == "stream" and container.duration is not None
         return container
+
+    def _size_buffer(self, frame: av.VideoFrame) -> None:
+        """The buffer holds seconds of video (its length in frames follows the camera's rate),
+        and at most ``buffer_mb`` of decoded frames (a 4K camera's frames are 12 MB each)."""
+        fps = float(self.rate) if self.rate else None
+        frame_bytes = sum(plane.buffer_size for plane in frame.planes)
+        with self._shared.cond:
+            self._capacity = self.stats.capacity = self.config.capacity(fps, frame_bytes)
 
     def _decode(self, container):
         """Decoded frames of one connection. Broken data is survived (see the module docstring):
@@ -371,6 +386,8 @@ class LiveSource:
         now = time.perf_counter()
         sh = self._shared
         with sh.cond:
+            if sh.ended:  # decoded while finish() stopped the capture: the recording has ended without it
+                return
             if self._t0 is None:
                 self._t0 = now
             buf = sh.buf

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,8 +21,8 @@ _TESTSRC = re.compile(r"^testsrc(?::(\d+)x(\d+))?(?:@(\d+(?:\.\d+)?))?$")
 class LiveInput:
     """Resolved spec: ``url``/``format``/``options`` for ``av.open``; ``shown`` for messages."""
 
-    spec: str
-    url: str
+    spec: str = field(repr=False)  # both may hold credentials: never in a repr
+    url: str = field(repr=False)
     format: str | None
     options: dict
     kind: str  # webcam | rtsp | stream | test
@@ -51,6 +51,9 @@ def resolve(spec: str, config: LiveConfig = LiveConfig()) -> LiveInput:
         if not (2 <= w <= 8192 and 2 <= h <= 8192 and 0 < fps <= 240):
             raise InputError(f"{spec}: size must be 2..8192 pixels a side and fps 1..240")
         return LiveInput(spec, testsrc_graph(w, h, fps), "lavfi", {}, "test", spec)
+    scheme, sep, rest = spec.partition("://")
+    if sep:  # schemes are case-insensitive; FFmpeg's protocol names are lower case
+        spec = f"{scheme.lower()}://{rest}"
     parts = urlsplit(spec)
     shown = redact(spec)
     if parts.scheme not in ("rtsp", "rtsps", "http", "https", "udp", "srt") or not parts.hostname:

@@ -14,7 +14,7 @@ from vidlle.io.decode import VideoFileSource
 from vidlle.io.encode import VIDEO_SUFFIXES, RtspPublishSink, VideoFileSink
 from vidlle.io.live import LiveSource
 from vidlle.io.livespec import check_available
-from vidlle.io.redact import redact
+from vidlle.io.redact import URL, redact
 from vidlle.settings import EncodeConfig, LiveConfig
 
 LIVE_PREFIXES = ("webcam:", "/dev/video", "rtsp://", "rtsps://", "http://", "https://", "udp://", "srt://",
@@ -22,16 +22,31 @@ LIVE_PREFIXES = ("webcam:", "/dev/video", "rtsp://", "rtsps://", "http://", "htt
 PUBLISH_PREFIXES = ("rtsp://", "rtsps://")
 
 
+def _scheme_lower(spec: str) -> str:
+    """``spec`` with a URL scheme in lower case (schemes are case-insensitive: RTSP:// is rtsp://)."""
+    m = URL.match(spec)
+    return f"{m[1].lower()}://{m[2]}" if m else spec
+
+
 def is_live(spec: str) -> bool:
     """Webcam, stream URL or the virtual test camera (``testsrc[:WxH][@FPS]``)."""
     if spec.startswith("testsrc"):
         return spec == "testsrc" or spec.startswith(("testsrc:", "testsrc@"))
-    return spec.startswith(LIVE_PREFIXES)
+    return _scheme_lower(spec).startswith(LIVE_PREFIXES)
 
 
 def is_publish(spec: str) -> bool:
     """OUTPUT is an RTSP URL to publish to."""
-    return spec.startswith(PUBLISH_PREFIXES)
+    return _scheme_lower(spec).startswith(PUBLISH_PREFIXES)
+
+
+def _refuse_unknown_url(spec: str, what: str, known: str) -> None:
+    """A ``scheme://`` spec that is none of ours (a typo such as rstp://) is an error that names
+    the scheme, never a file path to look for (which would print the URL, password and all)."""
+    m = URL.match(spec)
+    if m is not None:
+        error = InputError if what == "input" else OutputError
+        raise error(f"{what} {redact(spec)}: unknown URL scheme {m[1]}:// (use {known})")
 
 
 def _probe_writable(path: Path) -> None:
@@ -73,6 +88,11 @@ def plan(input_spec: str, output_spec: str, overwrite: bool, encode_config=None,
     Raises InputError/InputNotFoundError/OutputError with a one-line message.
     """
     encode_config = encode_config or EncodeConfig()
+    input_spec, output_spec = _scheme_lower(input_spec), _scheme_lower(output_spec)
+    if not is_live(input_spec):
+        _refuse_unknown_url(input_spec, "input", "rtsp://, rtsps://, http(s)://, udp:// or srt://")
+    if not is_publish(output_spec):
+        _refuse_unknown_url(output_spec, "output", "rtsp:// or rtsps:// to publish")
     if is_live(input_spec):
         return _plan_live(input_spec, output_spec, overwrite, encode_config, live_config, rtsp_transport)
     if is_publish(output_spec):
@@ -103,7 +123,7 @@ def plan(input_spec: str, output_spec: str, overwrite: bool, encode_config=None,
             _probe_writable(out / images[0].name)
         else:
             _probe_writable(out)
-        return ImageSource(images), ImageSink(out, folder=True), "folder"
+        return ImageSource(images, skip_unreadable=True), ImageSink(out, folder=True), "folder"
 
     if not src.is_file():
         raise InputError(f"{src} is not a regular file")
@@ -141,6 +161,9 @@ def open_source(spec: str, live_config=None):
 
     Raises InputError/InputNotFoundError with a one-line message.
     """
+    spec = _scheme_lower(spec)
+    if not is_live(spec):
+        _refuse_unknown_url(spec, "input", "rtsp://, rtsps://, http(s)://, udp:// or srt://")
     if is_live(spec):
         live_config = live_config or LiveConfig()
         check_available(spec, live_config)

@@ -20,12 +20,14 @@ from __future__ import annotations
 import os
 import threading
 import time
+import traceback
 from typing import Callable
 
 from vidlle.api import Enhancer
 from vidlle.errors import one_line
 from vidlle.io.encode import RtspPublishSink
 from vidlle.io.live import LiveSource
+from vidlle.io.redact import redact_text
 from vidlle.io.sinks import NullSink, SegmentedFileSink
 from vidlle.pipeline import Pipeline
 from vidlle.scale.config import CameraConfig
@@ -42,14 +44,22 @@ class CameraWorker:
 
     BACKOFF_INITIAL, BACKOFF_MAX = 1.0, 30.0
 
+    @classmethod
+    def backoff(cls, failures: int) -> float:
+        """Seconds to wait before the restart that follows the ``failures``-th failure (1, 2, 4 ... 30)."""
+        return min(cls.BACKOFF_MAX, cls.BACKOFF_INITIAL * 2 ** (max(1, failures) - 1))
+
     def __init__(self, camera: CameraConfig, on_crash: Callable[["CameraWorker", BaseException], None] | None = None,
-                 restarted: bool = False):
+                 restarted: bool = False, earlier_failures: int = 0):
         self.camera = camera
         self.on_crash = on_crash
         self.state = "starting"
         self.last_error: str | None = None
         self.restarts = 0  # in-process restarts of the pipeline
         self.restarted = restarted  # this process replaces a crashed one (Ray restarted the actor)
+        self.failures = earlier_failures  # failures of this camera so far, crashed processes included
+        self.traceback: str | None = None  # of the latest failure, also appended to camera.log
+        self.log_written = False
         self.segments: list[tuple[str, int]] = []
         self.frames = 0  # frames written by pipelines that ended
         self.started_at = time.time()
@@ -105,11 +115,11 @@ class CameraWorker:
         if kind == "none":
             return NullSink()
         if kind == "rtsp":
-            return RtspPublishSink(cam.output, cam.encode, transport=cam.live.transport)
+            return RtspPublishSink(cam.output_target(), cam.encode, transport=cam.live.transport)
         return SegmentedFileSink(cam.output, cam.encode, cam.segment_seconds)
 
     def _run_once(self) -> None:
-        source = LiveSource(self.camera.source, self.camera.live_config())
+        source = LiveSource(self.camera.source_url(), self.camera.live_config())
         sink = self._make_sink()
         pipeline = Pipeline(source, tee(self._transform, self.feeds), sink)
         with self._lock:
@@ -127,7 +137,6 @@ class CameraWorker:
                 self.segments += getattr(sink, "segments", [])
 
     def _run(self) -> None:
-        failures = 0
         while not self._stop.is_set():
             try:
                 self._run_once()
@@ -138,19 +147,37 @@ class CameraWorker:
                     break  # e.g. a first connect interrupted by stop(): not a failure
                 self.last_error = one_line(exc)
                 self.state = "crashed"
+                self.failures += 1
+                self._keep_traceback(exc)
                 if self.on_crash is not None:
                     self.on_crash(self, exc)  # a Ray actor's process ends here
                     return
-                failures += 1
                 limit = self.camera.max_restarts
-                if limit != -1 and failures > limit:
+                if limit != -1 and self.failures > limit:
                     self.state = "failed"
                     return
                 self.restarts += 1
                 self.state = "restarting"
-                self._stop.wait(min(self.BACKOFF_MAX, self.BACKOFF_INITIAL * 2 ** (failures - 1)))
+                self._stop.wait(self.backoff(self.failures))
         if self.state != "failed":
             self.state = "stopped"
+
+    def _keep_traceback(self, exc: BaseException) -> None:
+        """The failure's traceback, for ``--debug`` and in the camera's log file (appended, on
+        the machine that runs the camera): the one-line error alone rarely tells a bug's cause."""
+        self.traceback = redact_text("".join(traceback.format_exception(exc)).rstrip())  # URLs hold passwords
+        log = self.camera.log
+        if log is None:
+            return
+        entry = (f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} camera {self.camera.name} failed "
+                 f"(failure {self.failures}, pid {os.getpid()}): {self.last_error}\n{self.traceback}\n")
+        try:
+            os.makedirs(os.path.dirname(log), exist_ok=True)
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(entry)
+            self.log_written = True
+        except OSError as exc_log:  # the log is for diagnosis: never the reason a camera stops
+            self.last_error = f"{self.last_error} (log {log} not written: {exc_log.strerror or exc_log})"
 
     # -- readings ---------------------------------------------------------------------------------
     def stats(self) -> dict:
@@ -162,6 +189,10 @@ class CameraWorker:
         per second (last ~2 s); frames: written; drops, reconnects: the source's counters;
         latency_ms / latency_p95_ms: capture -> written; output: the file being written (or the
         last one), the RTSP URL (redacted) or None; segments: [path, frames] of finished files;
+        failures: pipeline failures of this camera so far, those of processes Ray replaced
+        included (the back-off before the next restart grows with it: 1, 2, 4 ... 30 s);
+        traceback: of the latest failure (None before any); log: the camera's log file once a
+        failure was written to it, else None;
         cpu_s: CPU seconds of this process since the worker started; rss_mb: its resident memory
         (per camera under Ray: one process each; the whole process in threads mode).
         """
@@ -190,7 +221,8 @@ class CameraWorker:
             "fps_in": round(live.fps_in, 2) if live else 0.0,
             "drops": live.drops if live else 0, "reconnects": live.reconnects if live else 0,
             "latency_ms": _round(lat), "latency_p95_ms": _round(p95),
-            "restarts": self.restarts, "restarted": self.restarted,
+            "restarts": self.restarts, "restarted": self.restarted, "failures": self.failures,
+            "traceback": self.traceback, "log": self.camera.log if self.log_written else None,
             "output": output, "segments": [list(s) for s in segments],
             "last_error": self.last_error or (live.last_error if live else None),
             "cpu_s": round(time.process_time() - self._cpu0, 3), "rss_mb": _rss_mb(),

@@ -18,7 +18,9 @@
 Everything is checked here, before any camera starts, and every problem is one line naming the
 file, the camera and the key (:class:`ConfigError`). Relative output paths are relative to the
 config file's folder. ``${VAR}`` in ``source`` and ``output`` is replaced by the environment
-variable (keep passwords out of the file); an unset variable is an error.
+variable (keep passwords out of the file); an unset variable is an error. A source or rtsp://
+output keeps its ``${VAR}`` until the camera opens it (:meth:`CameraConfig.source_url`): the
+expanded secret stays on the node that runs the camera.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class CameraConfig:
         0.1 = ten cameras share a GPU; defaults to 0.1 when ``device`` is CUDA, else 0).
     max_restarts: times Ray (or the in-process runner) restarts a crashed camera; -1 = forever.
     max_task_retries: Ray retries of calls to a restarting actor (stats, stop); -1 = forever.
+    log: file (absolute) that keeps the traceback of each failure of the camera's pipeline, on the
+        machine that runs it; written only when something fails; None = not kept.
     """
 
     name: str = setting(dataclasses.MISSING, "Unique camera name: letters, digits, '_', '.', '-' (it names files).", where=(YAML,))
@@ -88,6 +92,8 @@ class CameraConfig:
     max_restarts: int = setting(-1, "Restarts of a crashed camera; -1 = forever.", where=(YAML,))
     max_task_retries: int = setting(-1, "Ray retries of calls to a restarting actor; -1 = forever.",
                                     where=(YAML,))
+    log: str | None = setting("logs/{name}.log", "File that keeps the tracebacks of the camera's failures "
+                                                 "({name}; relative to the config's folder), or none.", where=(YAML,))
 
     @property
     def output_kind(self) -> str:
@@ -95,6 +101,17 @@ class CameraConfig:
         if self.output is None:
             return "none"
         return "rtsp" if is_publish(self.output) else "file"
+
+    def __repr__(self) -> str:  # never the credentials a URL may hold
+        return f"CameraConfig(name={self.name!r}, source={self.shown_source!r}, output={self.shown_output!r})"
+
+    def source_url(self) -> str:
+        """``source`` with ``${VAR}`` replaced from this process's environment (the node's, under Ray)."""
+        return expand_env(self.source)
+
+    def output_target(self) -> str | None:
+        """``output`` with ``${VAR}`` replaced here (an rtsp:// URL keeps them until used)."""
+        return None if self.output is None else expand_env(self.output)
 
     @property
     def shown_source(self) -> str:
@@ -220,12 +237,13 @@ def _camera(values: dict, where: str, base_dir: Path, explicit: set) -> CameraCo
     name = kw["name"]
     if not NAME.match(name):
         raise ConfigError(f"{where}: name must be 1-64 letters, digits, '_', '.' or '-' (it names files)")
+    # Checked expanded, kept as written: ${VAR} is expanded where the camera runs (CameraConfig.
+    # source_url), so the secret in it is neither shipped to Ray nodes nor held by the config.
     source = _expand_env(kw["source"], where, "source")
     if not is_live(source):
-        raise ConfigError(f"{where}: source {source!r} is not a live source "
+        raise ConfigError(f"{where}: source {redact(source)!r} is not a live source "
                           "(rtsp://..., http(s)://..., webcam:N, /dev/videoN, testsrc[:WxH][@FPS]); "
                           "recorded files go through `vidlle enhance` (--ray for many)")
-    kw["source"] = source
     try:
         live = dataclasses.replace(SERVE_LIVE, **_group(kw, "live"))
         resolve(source, live)
@@ -235,13 +253,13 @@ def _camera(values: dict, where: str, base_dir: Path, explicit: set) -> CameraCo
     if isinstance(output, str) and output.strip().lower() in ("", "none", "null"):
         output = None
     if output is not None:
-        output = _expand_env(output, where, "output")
         output = _format_name(output, name, where)
-        if is_publish(output):
+        if is_publish(_expand_env(output, where, "output")):  # a URL: expanded where it is used, as the source
             if kw.get("segment_seconds") is not None and "segment_seconds" in explicit:
                 raise ConfigError(f"{where}: segment_seconds applies to file outputs, not to {output.split('://')[0]}://")
             kw["segment_seconds"] = None  # a default for the file outputs of other cameras
         else:
+            output = _expand_env(output, where, "output")
             path = Path(output).expanduser()
             if not path.is_absolute():
                 path = base_dir / path
@@ -261,6 +279,12 @@ def _camera(values: dict, where: str, base_dir: Path, explicit: set) -> CameraCo
     else:
         kw["segment_seconds"] = None
     kw["output"] = output
+    log = _get(kw, "log")
+    if log is not None and log.strip().lower() not in ("", "none", "null"):
+        path = Path(_expand_env(_format_name(log, name, where), where, "log")).expanduser()
+        kw["log"] = str(path if path.is_absolute() else base_dir / path)
+    else:
+        kw["log"] = None
     seg = kw.get("segment_seconds")
     if seg is not None and seg < 1:
         raise ConfigError(f"{where}: segment_seconds must be at least 1")
@@ -333,6 +357,11 @@ def _typed(key: str, value, where: str):
         return check_value(_FIELDS[key][1], value, key)
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def expand_env(text: str) -> str:
+    """``text`` with ``${VAR}`` replaced by the environment's value; ConfigError if one is unset."""
+    return _expand_env(text, "camera", "source or output")
 
 
 def _expand_env(text: str, where: str, key: str) -> str:

@@ -234,7 +234,8 @@ class CameraActor:
         self.camera = camera
         self.error: str | None = None
         try:
-            self.worker = CameraWorker(camera, on_crash=_end_process, restarted=restarted).start()
+            self.worker = CameraWorker(camera, on_crash=_end_process, restarted=restarted,
+                                       earlier_failures=_restarts_so_far(ray, restarted)).start()
         except Exception as exc:  # noqa: BLE001 - e.g. unreadable weights: a restart cannot fix it
             # Stay alive and say why (a raising constructor would only leave Ray's traceback); the
             # driver reports the camera failed and ends the actor.
@@ -271,9 +272,29 @@ class CameraActor:
 def _end_process(worker, exc: BaseException) -> None:
     """A Ray actor's crash policy: say why, then end the process so that Ray restarts the actor
     (``os._exit``: an unexpected death; ``ray.actor.exit_actor`` would be final)."""
-    print(f"vidlle: camera {worker.camera.name} failed: {worker.last_error}; ending its actor so Ray restarts it",
-          file=sys.stderr, flush=True)
+    # Ray restarts an actor at once: a camera failing at start-up would loop as fast as it can
+    # start. Waiting before the exit, as long as the in-process engine backs off after the same
+    # number of failures (1, 2, 4 ... 30 s), spaces the restarts.
+    delay = CameraWorker.backoff(worker.failures)
+    print(f"vidlle: camera {worker.camera.name} failed: {worker.last_error}; ending its actor so Ray restarts it "
+          f"in {delay:g} s", file=sys.stderr, flush=True)
+    time.sleep(delay)
     os._exit(1)
+
+
+def _restarts_so_far(ray, restarted: bool) -> int:
+    """How many times Ray has restarted this actor (each restart followed a failure).
+
+    Ray keeps the count in its actor table; its reader is not public API, so any change there
+    falls back to what the public flag says (restarted at least once)."""
+    if not restarted:
+        return 0
+    try:
+        from ray._private.state import actors
+
+        return max(1, int(actors(actor_id=ray.get_runtime_context().get_actor_id())["NumRestarts"]))
+    except Exception:  # noqa: BLE001 - only the back-off's length depends on it
+        return 1
 
 
 def _limit_threads(camera: CameraConfig) -> None:

@@ -7,6 +7,7 @@ import time
 import click
 
 from vidlle.errors import Interrupted, ScaleError
+from vidlle.report import write_json
 from vidlle.scale.config import load_config
 from vidlle.scale.service import Service, final_lines, format_table
 from vidlle.web.server import web_config as page_config
@@ -19,14 +20,17 @@ def say(message: str) -> None:
 
 def serve(config: str, engine: str = "auto", address: str | None = None, stats_every: float = 10.0,
           stats_json: str | None = None, duration: float | None = None, check: bool = False,
-          quiet: bool = False, http: str | None = None) -> None:
+          quiet: bool = False, http: str | None = None, debug: bool = False) -> None:
     """Run every camera of ``config`` until Ctrl-C/SIGTERM, ``duration`` or every camera ended.
 
     check: list the cameras and return. quiet: no periodic table. http: also serve the web view
-    at this ``[HOST:]PORT`` (:mod:`vidlle.web`) while the cameras run. Raises Interrupted after a
+    at this ``[HOST:]PORT`` (:mod:`vidlle.web`) while the cameras run. debug: print each camera
+    failure's traceback (always kept in the camera's ``log`` file). Raises Interrupted after a
     stop (recordings finalised) and ScaleError when a camera failed.
     """
     cfg = load_config(config)
+    if stats_json:  # a bad path must fail now, not stop every camera at the first table
+        write_json(stats_json, {"cameras": [], "starting": True})
     if check:
         for cam in cfg.cameras:
             seg = f", new file every {cam.segment_seconds:g} s" if cam.segment_seconds else ""
@@ -45,14 +49,14 @@ def serve(config: str, engine: str = "auto", address: str | None = None, stats_e
         except KeyboardInterrupt:
             service.stop()
             raise Interrupted("stopped while starting the cameras") from None
-        _run(service, cfg, stats_every, duration, quiet, stats_json)
+        _run(service, cfg, stats_every, duration, quiet, stats_json, debug)
     finally:
         if web is not None:
             web.stop()
 
 
 def _run(service: Service, cfg, stats_every: float, duration: float | None, quiet: bool,
-         stats_json: str | None) -> None:
+         stats_json: str | None, debug: bool) -> None:
     for note in service.notes:
         say(f"note: {note}")
     say(f"serving {len(cfg.cameras)} camera{'s' if len(cfg.cameras) != 1 else ''} on {service.where}"
@@ -67,7 +71,7 @@ def _run(service: Service, cfg, stats_every: float, duration: float | None, quie
 
     try:
         service.run(stats_every=stats_every, duration=duration, report=None if quiet else report,
-                    event=lambda line: say(line), stats_json=stats_json)
+                    event=lambda line: say(line), stats_json=stats_json, tracebacks=debug)
     except KeyboardInterrupt:
         for line in final_lines(service.rows()):
             say(line)

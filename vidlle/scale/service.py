@@ -41,6 +41,8 @@ class CameraView:
     error: str | None = None
     carried_frames: int = 0
     carried_files: list = field(default_factory=list)
+    log: str | None = None  # the camera's log file, once a failure was written to it
+    traceback: str | None = None  # of the latest failure
 
     def update(self, stats: dict, now: float) -> None:
         if self.pid is not None and stats.get("pid") != self.pid:
@@ -54,6 +56,10 @@ class CameraView:
         self.seen_at = now
         if stats.get("last_error"):
             self.error = stats["last_error"]
+        if stats.get("log"):
+            self.log = stats["log"]
+        if stats.get("traceback"):
+            self.traceback = stats["traceback"]
 
     def _carry(self) -> None:
         """The previous process's frames and files (its last reply) stay in the totals."""
@@ -79,7 +85,7 @@ class CameraView:
             "latency_ms": s.get("latency_ms"), "latency_p95_ms": s.get("latency_p95_ms"),
             "output": s.get("output") or (None if self.camera.output_kind == "file" else self.camera.shown_output),
             "files": files, "cpu_s": s.get("cpu_s"), "rss_mb": s.get("rss_mb"), "pid": self.pid,
-            "last_error": self.error,
+            "last_error": self.error, "failures": s.get("failures", 0), "log": self.log, "traceback": self.traceback,
         }
 
 
@@ -149,10 +155,11 @@ class Service:
     # -- the driver loop --------------------------------------------------------------------------
     def run(self, stats_every: float = 10.0, duration: float | None = None,
             report: Callable[[list[dict]], None] | None = None, event: Callable[[str], None] | None = None,
-            stats_json: str | None = None) -> str:
+            stats_json: str | None = None, tracebacks: bool = False) -> str:
         """Poll until every camera ended or failed, ``duration`` passed, or KeyboardInterrupt
         (propagated after :meth:`stop`). ``report`` gets the rows every ``stats_every`` seconds,
-        ``event`` one line per state change. Returns why it ended: ``duration`` or ``cameras``.
+        ``event`` one line per state change (and, with ``tracebacks``, each new failure's
+        traceback after its line). Returns why it ended: ``duration`` or ``cameras``.
         Stops the cameras before returning or raising.
 
         ``duration`` counts from when every camera has started (left ``starting``: loading its
@@ -161,6 +168,7 @@ class Service:
         deadline = None
         next_report = time.time() + stats_every
         last_states: dict[str, tuple] = {}
+        shown: dict[str, str] = {}  # the traceback last shown per camera
         why = "cameras"
         try:
             while True:
@@ -170,6 +178,9 @@ class Service:
                     before = last_states.get(row["name"])
                     if event is not None and before is not None and key != before:
                         event(_event_line(row, before))
+                    if event is not None and tracebacks and row["traceback"] and row["traceback"] != shown.get(row["name"]):
+                        event(row["traceback"])
+                        shown[row["name"]] = row["traceback"]
                     last_states[row["name"]] = key
                 now = time.time()
                 if now >= next_report:
@@ -203,6 +214,8 @@ def _event_line(row: dict, before: tuple) -> str:
     if row["reconnects"] > reconnects:
         return f"{name}: reconnected (reconnect {row['reconnects']}), {row['state']}"
     extra = f": {row['last_error']}" if row["state"] in ("reconnecting", "failed", "crashed") and row.get("last_error") else ""
+    if row["state"] in ("failed", "crashed") and row.get("log"):
+        extra += f" (traceback in {row['log']})"
     return f"{name}: {state} -> {row['state']}{extra}"
 
 
@@ -245,4 +258,6 @@ def final_lines(rows: list[dict]) -> list[str]:
             lines.append(f"{r['name']}: {r['frames']} frames enhanced (output none)")
         if r["state"] == "failed":
             lines[-1] += f"; failed: {r.get('last_error') or 'unknown error'}"
+            if r.get("log"):
+                lines[-1] += f" (traceback in {r['log']})"
     return lines
