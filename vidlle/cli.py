@@ -70,8 +70,9 @@ def enhance(input, output, overwrite, quiet, batch, stats_json, use_ray, **setti
 
     enhancer, encode = from_options(EnhancerConfig, settings), from_options(EncodeConfig, settings)
     if use_ray or is_backlog(input):
+        debug = bool(click.get_current_context().find_root().params.get("debug"))
         run.enhance_backlog(input, output, EnhanceSettings(enhancer, encode, batch, overwrite), use_ray, quiet,
-                            stats_json)
+                            stats_json, debug=debug)
         return
     run.enhance(input, output, enhancer, encode, _live_config(settings), batch=batch, overwrite=overwrite,
                 quiet=quiet, stats_json=stats_json)

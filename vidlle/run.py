@@ -24,7 +24,7 @@ from vidlle.pipeline import Pipeline, PipelineConfig, Stats
 from vidlle.progress import ProgressBar, summary_line
 from vidlle.report import stats_record, write_json
 from vidlle.scale import import_ray
-from vidlle.scale.backlog import (EnhanceSettings, failure_message, format_results, plan_jobs, run_ray,
+from vidlle.scale.backlog import (EnhanceSettings, failure_message, format_results, log_path, plan_jobs, run_ray,
                                   run_sequential)
 from vidlle.settings import EncodeConfig, EnhancerConfig, LiveConfig
 from vidlle.web.feed import CameraFeeds, FeedLimits, FeedSink
@@ -157,10 +157,12 @@ def preview(source: str, enhancer_config: EnhancerConfig, live: LiveConfig, max_
 
 
 def enhance_backlog(input: str, output: str, settings: EnhanceSettings, use_ray: bool = False, quiet: bool = False,
-                    stats_json: str | None = None) -> None:
+                    stats_json: str | None = None, debug: bool = False) -> None:
     """``vidlle enhance GLOB FOLDER [--ray]``: every file as the single-file path does it; a
-    table; ScaleError (exit 1) if any file failed."""
+    table; ScaleError (exit 1) if any file failed. Each failure's traceback is appended to the
+    backlog's log (named by the table and the error line); ``debug`` also prints it."""
     jobs = plan_jobs(input, output, settings.overwrite)
+    log = log_path(output)
     if use_ray:
         import_ray()  # a missing extra fails before anything is said or started
     bar = None if quiet else ProgressBar()
@@ -177,7 +179,7 @@ def enhance_backlog(input: str, output: str, settings: EnhanceSettings, use_ray:
         how = "as Ray tasks" if use_ray else "one after another (--ray: in parallel)"
         say(f"{len(jobs)} file{'s' if len(jobs) != 1 else ''} -> {output}, {how}")
     try:
-        run = (run_ray if use_ray else run_sequential)(jobs, settings, on_progress=on_progress)
+        run = (run_ray if use_ray else run_sequential)(jobs, settings, on_progress=on_progress, log=log)
     finally:
         if bar:
             bar.finish()
@@ -188,6 +190,11 @@ def enhance_backlog(input: str, output: str, settings: EnhanceSettings, use_ray:
             click.echo(line, err=True)
         for note in dict.fromkeys(n for r in run.results for n in r.notes):
             say(f"note: {note}")
+    if debug:
+        for r in run.failed:
+            if r.traceback:
+                say(f"traceback of {r.input}:")
+                click.echo(r.traceback, err=True)
     failed = failure_message(run)
     if failed:
         raise ScaleError(failed)

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import decode_video
 from vidlle.cli import main
-from vidlle.errors import InputError, OutputError
+from vidlle.errors import InputError, OutputError, ScaleError
 from vidlle.io.synth import write_dark_clip
 from vidlle.scale.backlog import is_backlog, plan_jobs
 
@@ -74,7 +74,9 @@ def test_ray_backlog_four_files_enhanced_one_corrupt_reported(ray_local, backlog
         line = next(ln for ln in table.splitlines() if ln.startswith(str(backlog / name)))
         assert f" {frames} " in line and f"ok -> {out / name}" in line
     bad = next(ln for ln in table.splitlines() if ln.startswith(str(backlog / "e-corrupt.mp4")))
-    assert "FAILED: cannot read" in bad
+    log = out / "vidlle-backlog.log"
+    assert "FAILED: cannot read" in bad and f"(traceback in {log})" in bad
+    assert "Traceback (most recent call last)" in log.read_text()  # written by the driver, from the task's result
     assert "4 of 5 files enhanced, 1 failed; 46 frames" in err and "on Ray" in err
     assert err.rstrip().splitlines()[-1].startswith("vidlle: error: 1 of 5 files failed: ")
     report = json.loads(stats.read_text())
@@ -91,3 +93,35 @@ def test_glob_without_ray_runs_the_files_one_after_another(backlog, tmp_path, ca
     check_outputs(backlog, out, ["a.mp4", "b.mp4"])
     code = main(["enhance", str(backlog / "[ab].mp4"), str(out)])  # outputs exist now
     assert code == 1 and "already exists (use -y to overwrite)" in capsys.readouterr().err
+
+
+def test_a_failed_file_keeps_its_traceback_in_the_backlog_log_and_debug_shows_it(backlog, tmp_path, capsys):
+    out, stats = tmp_path / "out", tmp_path / "backlog.json"
+    bad_input = backlog / "e-corrupt.mp4"
+    code = main(["enhance", str(backlog / "[ae]*.mp4"), str(out), "--stats-json", str(stats)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    check_outputs(backlog, out, ["a.mp4"])  # the good file is written
+    log = out / "vidlle-backlog.log"
+    text = log.read_text()
+    assert text.startswith("--- ") and f"{bad_input} failed (on " in text, text
+    assert "Traceback (most recent call last)" in text and "InputError: cannot read" in text, text
+    bad = next(ln for ln in err.splitlines() if ln.startswith(str(bad_input)))
+    assert "FAILED: cannot read" in bad and bad.endswith(f"(traceback in {log})"), bad
+    assert err.rstrip().splitlines()[-1].endswith(f"(traceback in {log})"), err
+    assert "Traceback" not in err  # without --debug: only in the file
+    failed = json.loads(stats.read_text())["results"][1]
+    assert failed["log"] == str(log) and failed["traceback"] in text
+
+    with pytest.raises(ScaleError, match="1 of 2 files failed"):  # --debug: the error itself, not one line
+        main(["--debug", "enhance", str(backlog / "[ae]*.mp4"), str(out), "-y", "-q"])
+    err = capsys.readouterr().err
+    assert f"vidlle: traceback of {bad_input}:\nTraceback (most recent call last)" in err, err
+    assert log.read_text().count(f"{bad_input} failed") == 2  # appended, not replaced
+
+    blocked = tmp_path / "blocked"
+    (blocked / "vidlle-backlog.log").mkdir(parents=True)  # a log that cannot be written
+    code = main(["enhance", str(backlog / "[ae]*.mp4"), str(blocked), "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and (blocked / "a.mp4").exists(), err  # never the reason a file fails
+    assert f"(log {blocked / 'vidlle-backlog.log'} not written: Is a directory)" in err, err

@@ -5,7 +5,9 @@ Every file goes through exactly what ``vidlle enhance IN OUT`` does with one fil
 an :class:`~vidlle.api.Enhancer` with the same settings, the :class:`~vidlle.pipeline.Pipeline`
 (every frame, pts kept, audio copied) -- as one Ray task per file (``--ray``: in parallel over the
 cores of this machine or a cluster), or one after another in this process. A failing file is
-reported in its result and never stops the others.
+reported in its result and never stops the others; its traceback is appended to the backlog's log
+(:data:`LOG_NAME` in the output folder, see :mod:`vidlle.scale.failurelog`) by this process, the
+only writer, as each result arrives.
 
 Outputs keep each input's path relative to the inputs' common folder: ``rec/a/1.mp4`` and
 ``rec/b/1.mp4`` become ``out/a/1.mp4`` and ``out/b/1.mp4``.
@@ -30,9 +32,11 @@ from vidlle.io.encode import VIDEO_SUFFIXES
 from vidlle.io.sources import is_live, plan
 from vidlle.pipeline import Pipeline, PipelineConfig
 from vidlle.scale import import_ray, init_ray
+from vidlle.scale.failurelog import append_failure, failure_traceback
 from vidlle.settings import EncodeConfig, EnhancerConfig
 
 _GLOB_CHARS = set("*?[")
+LOG_NAME = "vidlle-backlog.log"
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,8 @@ class FileJob:
 
 @dataclass(frozen=True)
 class FileResult:
-    """How one file went. status: ``ok`` or ``failed`` (``error`` says why, one line)."""
+    """How one file went. status: ``ok`` or ``failed`` (``error`` says why, one line; ``traceback``
+    is the failure's, URLs redacted; ``log`` the file it was appended to, once it was)."""
 
     input: str
     output: str
@@ -67,6 +72,8 @@ class FileResult:
     error: str | None = None
     notes: tuple[str, ...] = ()
     worker: str = ""
+    traceback: str | None = None
+    log: str | None = None
 
 
 def is_backlog(spec: str) -> bool:
@@ -90,6 +97,14 @@ def expand_inputs(spec: str) -> list[Path]:
             raise InputError(f"folder {path} contains no video files ({', '.join(sorted(VIDEO_SUFFIXES))})")
         return files
     return [path]
+
+
+def log_path(output: str) -> str:
+    """Where a backlog to OUTPUT keeps its failures' tracebacks: :data:`LOG_NAME` in the output
+    folder (beside the output when one file goes to one file, as :func:`plan_jobs` decides)."""
+    out = Path(output)
+    folder = out.parent if out.suffix and not out.is_dir() else out
+    return str(folder / LOG_NAME)
 
 
 def plan_jobs(spec: str, output: str, overwrite: bool) -> list[FileJob]:
@@ -147,12 +162,25 @@ def enhance_file(job: FileJob, settings: EnhanceSettings, report: Callable[[int,
     except Exception as exc:  # noqa: BLE001 - one file's failure is its result, not the backlog's
         frames = pipeline.stats.frames if pipeline is not None else 0
         return FileResult(job.input, job.output, "failed", frames=frames, seconds=time.perf_counter() - t0,
-                          error=one_line(exc), worker=worker)
+                          error=one_line(exc), worker=worker, traceback=failure_traceback(exc))
     notes = list(enhancer.backend.notes) + list(getattr(sink, "notes", []))
     if kind == "video" and getattr(source, "corrupt", 0):
         notes.append(f"{source.corrupt} frames were flagged corrupt by the decoder")
     return FileResult(job.input, job.output, "ok", frames=stats.frames, expected=stats.expected,
                       seconds=time.perf_counter() - t0, fps=stats.fps, notes=tuple(notes), worker=worker)
+
+
+def keep_traceback(result: FileResult, log: str | None) -> FileResult:
+    """A failed ``result`` whose traceback was appended to ``log`` (None: not kept), with ``log`` set;
+    if the log cannot be written, the error says so instead (the log never fails a file)."""
+    if result.status == "ok" or result.traceback is None or log is None:
+        return result
+    try:
+        append_failure(log, f"{result.input} failed (on {result.worker or 'a worker that died'}): {result.error}",
+                       result.traceback)
+    except OSError as exc:
+        return replace(result, error=f"{result.error} (log {log} not written: {exc.strerror or exc})")
+    return replace(result, log=log)
 
 
 # -- runners ------------------------------------------------------------------------------------------
@@ -204,8 +232,10 @@ class BacklogRun:
 
 
 def run_sequential(jobs: list[FileJob], settings: EnhanceSettings,
-                   on_progress: Callable[[int, int | None, int], None] | None = None) -> BacklogRun:
-    """One file after another in this process. on_progress(frames_done, frames_expected, files_done)."""
+                   on_progress: Callable[[int, int | None, int], None] | None = None,
+                   log: str | None = None) -> BacklogRun:
+    """One file after another in this process. on_progress(frames_done, frames_expected, files_done);
+    log: where failures' tracebacks are appended (None: not kept)."""
     t0 = time.perf_counter()
     results: list[FileResult] = []
     done_frames = 0
@@ -217,7 +247,7 @@ def run_sequential(jobs: list[FileJob], settings: EnhanceSettings,
 
     for job in jobs:
         try:
-            r = enhance_file(job, settings, report)
+            r = keep_traceback(enhance_file(job, settings, report), log)
         except (Interrupted, KeyboardInterrupt):
             raise Interrupted(_interrupted(results, jobs)) from None
         results.append(r)
@@ -235,9 +265,10 @@ def _interrupted(results: list[FileResult], jobs: list[FileJob]) -> str:
 
 def run_ray(jobs: list[FileJob], settings: EnhanceSettings,
             on_progress: Callable[[int, int | None, int], None] | None = None,
-            address: str | None = None, num_cpus: float = 1.0) -> BacklogRun:
+            address: str | None = None, num_cpus: float = 1.0, log: str | None = None) -> BacklogRun:
     """One Ray task per file (``num_cpus`` each; a quarter GPU each when ``settings.enhancer.device`` is
-    CUDA), results in input order. A task whose worker dies is retried once, then reported."""
+    CUDA), results in input order. A task whose worker dies is retried once, then reported. log: as
+    :func:`run_sequential` (written here, by the driver, never by two tasks at once)."""
     ray = import_ray()
     owns = init_ray(address)
     progress = None
@@ -260,10 +291,11 @@ def run_ray(jobs: list[FileJob], settings: EnhanceSettings,
                 for ref in ready:
                     job = refs[ref]
                     try:
-                        results[job.index] = ray.get(ref)
+                        result = ray.get(ref)
                     except Exception as exc:  # noqa: BLE001 - the worker died (crash, OOM): that file failed
-                        results[job.index] = FileResult(job.input, job.output, "failed",
-                                                        error=f"worker died: {_first_line(exc)}")
+                        result = FileResult(job.input, job.output, "failed", error=f"worker died: {_first_line(exc)}",
+                                            traceback=failure_traceback(exc))
+                    results[job.index] = keep_traceback(result, log)
                 if on_progress is not None:
                     live = ray.get(progress.read.remote())
                     frames = sum(r.frames for r in results.values()) + sum(
@@ -319,7 +351,7 @@ def format_results(run: BacklogRun) -> list[str]:
     head = ("file", "frames", "fps", "status")
     rows = []
     for r in run.results:
-        status = f"ok -> {r.output}" if r.status == "ok" else f"FAILED: {r.error}"
+        status = f"ok -> {r.output}" if r.status == "ok" else f"FAILED: {r.error}" + _log_note(r)
         rows.append((r.input, str(r.frames), f"{r.fps:.1f}" if r.status == "ok" else "-", status))
     w0 = max(len(head[0]), *(len(r[0]) for r in rows))
     w1 = max(len(head[1]), *(len(r[1]) for r in rows))
@@ -339,5 +371,9 @@ def failure_message(run: BacklogRun) -> str | None:
         return None
     first = run.failed[0]
     more = f" (and {len(run.failed) - 1} more, see the table)" if len(run.failed) > 1 else ""
-    return f"{len(run.failed)} of {len(run.results)} files failed: {first.input}: {first.error}{more}"
+    return f"{len(run.failed)} of {len(run.results)} files failed: {first.input}: {first.error}{_log_note(first)}{more}"
+
+
+def _log_note(result: FileResult) -> str:
+    return f" (traceback in {result.log})" if result.log else ""
 

@@ -20,17 +20,16 @@ from __future__ import annotations
 import os
 import threading
 import time
-import traceback
 from typing import Callable
 
 from vidlle.api import Enhancer
 from vidlle.errors import one_line
 from vidlle.io.encode import RtspPublishSink
 from vidlle.io.live import LiveSource
-from vidlle.io.redact import redact_text
 from vidlle.io.sinks import NullSink, SegmentedFileSink
 from vidlle.pipeline import Pipeline
 from vidlle.scale.config import CameraConfig
+from vidlle.scale.failurelog import append_failure, failure_traceback
 from vidlle.web.feed import CameraFeeds, tee
 
 
@@ -165,16 +164,13 @@ class CameraWorker:
     def _keep_traceback(self, exc: BaseException) -> None:
         """The failure's traceback, for ``--debug`` and in the camera's log file (appended, on
         the machine that runs the camera): the one-line error alone rarely tells a bug's cause."""
-        self.traceback = redact_text("".join(traceback.format_exception(exc)).rstrip())  # URLs hold passwords
+        self.traceback = failure_traceback(exc)
         log = self.camera.log
         if log is None:
             return
-        entry = (f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} camera {self.camera.name} failed "
-                 f"(failure {self.failures}, pid {os.getpid()}): {self.last_error}\n{self.traceback}\n")
         try:
-            os.makedirs(os.path.dirname(log), exist_ok=True)
-            with open(log, "a", encoding="utf-8") as f:
-                f.write(entry)
+            append_failure(log, f"camera {self.camera.name} failed (failure {self.failures}, pid {os.getpid()}): "
+                                f"{self.last_error}", self.traceback)
             self.log_written = True
         except OSError as exc_log:  # the log is for diagnosis: never the reason a camera stops
             self.last_error = f"{self.last_error} (log {log} not written: {exc_log.strerror or exc_log})"
