@@ -92,7 +92,8 @@ typedef struct {
 /* The spatial denoiser of one row: the guide's fields upsampled to this row, and the per-pixel
  * factors. */
 typedef struct {
-    float *up[GUIDE_FIELDS];            /* the fields at this output row, full width each */
+    const float *h0, *h1;               /* the guide rows around this output row, upsampled */
+    float fy;                           /* the row's weight of h1 */
     const float *alpha_tab;             /* alpha per (table row, level), as scale_tab */
     const float *stab;                  /* share of alpha per motion class value */
     float chroma;
@@ -112,18 +113,26 @@ static inline void upsample_row(const float *restrict line, const int *restrict 
  * chroma * alpha) of the low-pass chroma; then the table index of the denoised brightness (the
  * row's offset plus V rounded) replaces the undenoised one in idx. */
 static inline void denoise_row(float *restrict fr, float *restrict fg, float *restrict fb, float *restrict idx,
-                               const float *restrict alpha_row, const float *restrict ua, const float *restrict ub,
-                               const float *restrict uar, const float *restrict ubr, const float *restrict uac,
-                               const float *restrict ubc, const int *restrict offs, float chroma, Py_ssize_t width)
+                               const float *restrict alpha_row, const float *restrict h0, const float *restrict h1,
+                               float f, const int *restrict offs, float chroma, Py_ssize_t width)
 {
+    /* the guide's fields at this row: a blend of the two guide rows around it (h0, h1: the
+     * GUIDE_FIELDS fields of each, upsampled to full width, one after the other) */
+    const float *restrict a0 = h0, *restrict b0 = h0 + width, *restrict ar0 = h0 + 2 * width;
+    const float *restrict br0 = h0 + 3 * width, *restrict ac0 = h0 + 4 * width, *restrict bc0 = h0 + 5 * width;
+    const float *restrict a1 = h1, *restrict b1 = h1 + width, *restrict ar1 = h1 + 2 * width;
+    const float *restrict br1 = h1 + 3 * width, *restrict ac1 = h1 + 4 * width, *restrict bc1 = h1 + 5 * width;
     for (Py_ssize_t x = 0; x < width; x++) {
+        float ua = a0[x] + f * (a1[x] - a0[x]), ub = b0[x] + f * (b1[x] - b0[x]);
+        float uar = ar0[x] + f * (ar1[x] - ar0[x]), ubr = br0[x] + f * (br1[x] - br0[x]);
+        float uac = ac0[x] + f * (ac1[x] - ac0[x]), ubc = bc0[x] + f * (bc1[x] - bc0[x]);
         float alpha = alpha_row[x], r = fr[x], g = fg[x], bl = fb[x];
         float y = 0.299f * r + 0.587f * g + 0.114f * bl;
         float ac = chroma * alpha;
         ac = ac < 1.0f ? ac : 1.0f;
-        float dy = alpha * (ua[x] * y + ub[x] - y);
+        float dy = alpha * (ua * y + ub - y);
         float yd = y + dy; /* the chroma's guide: the denoised luma */
-        float dr = ac * (uar[x] * yd + ubr[x] - (r - y)), db = ac * (uac[x] * yd + ubc[x] - (bl - y));
+        float dr = ac * (uar * yd + ubr - (r - y)), db = ac * (uac * yd + ubc - (bl - y));
         float dg = -(0.299f * dr + 0.114f * db) * (1.0f / 0.587f);
         r += dy + dr;
         g += dy + dg;
@@ -166,9 +175,11 @@ static void run_row(const uint8_t *restrict src, uint8_t *restrict dst, const ui
         const float chroma = guide->chroma;
         /* alpha from the undenoised brightness's gain, scaled by the motion class's share */
         for (Py_ssize_t x = 0; x < width; x++)
-            fo[x] = alpha_tab[(int)fs[x]] * (cls ? stab[cls[cx[x]]] : 1.0f);
-        denoise_row(fr, fg, fb, fs, fo, guide->up[0], guide->up[1], guide->up[2], guide->up[3], guide->up[4],
-                    guide->up[5], offs, chroma, width);
+            fo[x] = alpha_tab[(int)fs[x]];
+        if (cls)
+            for (Py_ssize_t x = 0; x < width; x++)
+                fo[x] *= stab[cls[cx[x]]];
+        denoise_row(fr, fg, fb, fs, fo, guide->h0, guide->h1, guide->fy, offs, chroma, width);
     }
     for (Py_ssize_t x = 0; x < width; x++) {
         int t = (int)fs[x];
@@ -213,7 +224,6 @@ typedef struct {
     float *alpha_tab;     /* n_rows * 256 */
     float *hrows;         /* 2 slots of GUIDE_FIELDS * width: guide rows upsampled horizontally */
     int slot_row[2];      /* the guide row each slot holds (-1: none) */
-    float *rows;          /* GUIDE_FIELDS * width: the fields at the current output row */
     int *gx0, *gx1, *gy0, *gy1;
     float *gfx, *gfy;
 } Denoise;
@@ -232,12 +242,6 @@ static const float *guide_row(Denoise *dn, int r, int keep, Py_ssize_t width)
         upsample_row(dn->guide + c * plane + (Py_ssize_t)r * dn->w, dn->gx0, dn->gx1, dn->gfx, dst + c * width, width);
     dn->slot_row[k] = r;
     return dst;
-}
-
-static void blend_rows(const float *restrict a, const float *restrict b, float f, float *restrict dst, Py_ssize_t n)
-{
-    for (Py_ssize_t i = 0; i < n; i++)
-        dst[i] = a[i] + f * (b[i] - a[i]);
 }
 
 static void run(const uint8_t *frame, Py_ssize_t height, Py_ssize_t width, const float *rows, Py_ssize_t map_h,
@@ -276,8 +280,6 @@ static void run(const uint8_t *frame, Py_ssize_t height, Py_ssize_t width, const
     if (dn) {
         linear_geometry(width, dn->w, dn->gx0, dn->gx1, dn->gfx);
         linear_geometry(height, dn->h, dn->gy0, dn->gy1, dn->gfy);
-        for (int c = 0; c < GUIDE_FIELDS; c++)
-            rg.up[c] = dn->rows + c * width;
         rg.alpha_tab = dn->alpha_tab;
         rg.stab = stab;
         rg.chroma = dn->chroma;
@@ -302,10 +304,10 @@ static void run(const uint8_t *frame, Py_ssize_t height, Py_ssize_t width, const
         }
         if (dn) {
             /* Horizontal upsampling (a gather) once per guide row, kept for the 2-4 output rows
-             * that share it; per output row only a vectorised blend of two rows. */
-            const float *h0 = guide_row(dn, dn->gy0[y], dn->gy1[y], width);
-            const float *h1 = guide_row(dn, dn->gy1[y], dn->gy0[y], width);
-            blend_rows(h0, h1, dn->gfy[y], dn->rows, GUIDE_FIELDS * width);
+             * that share it; per output row the pass blends the two rows as it reads them. */
+            rg.h0 = guide_row(dn, dn->gy0[y], dn->gy1[y], width);
+            rg.h1 = guide_row(dn, dn->gy1[y], dn->gy0[y], width);
+            rg.fy = dn->gfy[y];
         }
         run_row(frame + y * width * 3, out + y * width * 3, prev ? prev + y * width * 3 : NULL,
                 classes ? classes + ((y * cls_h) / height) * cls_w : NULL, cx, offs, width, scale_tab, offset_tab,
@@ -384,7 +386,7 @@ static PyObject *fast_apply(PyObject *self, PyObject *args)
     size_t floats = (size_t)n_rows * 512 + 7 * (size_t)width + (size_t)height + (size_t)map_w;
     size_t ints = 4 * (size_t)width + 2 * (size_t)height;
     /* the denoiser's: alpha table, line buffers, upsampled rows, column and row geometry */
-    size_t dn_floats = denoise ? (size_t)n_rows * 256 + 3 * GUIDE_FIELDS * (size_t)width + (size_t)width +
+    size_t dn_floats = denoise ? (size_t)n_rows * 256 + 2 * GUIDE_FIELDS * (size_t)width + (size_t)width +
                                      (size_t)height : 0;
     size_t dn_ints = denoise ? 2 * (size_t)width + 2 * (size_t)height : 0;
     floats += dn_floats;
@@ -419,7 +421,6 @@ static PyObject *fast_apply(PyObject *self, PyObject *args)
             dn_state.slot_row[0] = dn_state.slot_row[1] = -1;
             dn_state.gfx = dn_state.hrows + 2 * GUIDE_FIELDS * (size_t)width;
             dn_state.gfy = dn_state.gfx + width;
-            dn_state.rows = dn_state.gfy + height;
             dn_state.gx0 = id;
             dn_state.gx1 = id + width;
             dn_state.gy0 = id + 2 * width;
