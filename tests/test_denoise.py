@@ -129,10 +129,7 @@ def test_compiled_pass_matches_numpy_fallback(shape, with_blend):
         blend, shares = Blend(prev, classes, (0.2, 0.5, 1.0)), (0.3, 0.6, 1.0)
     compiled = apply_params(noisy, params, tone, 0.9, 0.5, blend, guide, shares)
     rows = (luma_map(params, 0.5) + 1.0) * ((tone.rows - 1) / 2.0)
-    spatial = None
-    if blend is not None:
-        r, c = blend.class_index(*shape)
-        spatial = np.asarray(shares, np.float32)[blend.classes][r[:, None], c[None, :]]
+    spatial = None if blend is None else blend.per_pixel(shares, *shape)
     fallback = _apply_opencv(noisy, rows, tone, 0.9, guide, spatial)
     if blend is not None:
         from vidlle.apply import blend_frames

@@ -123,10 +123,13 @@ class Blend:
     classes: np.ndarray
     weights: tuple[float, float, float]
 
-    def class_index(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rows and columns of ``classes`` for each full-resolution row and column."""
+    def per_pixel(self, values: tuple[float, float, float], height: int, width: int) -> np.ndarray:
+        """(height, width) float32: each full-resolution pixel's class's value (still, in
+        between, moving); classes above 2 count as moving, as in the compiled pass."""
         h, w = self.classes.shape
-        return (np.arange(height) * h) // height, (np.arange(width) * w) // width
+        rows, cols = (np.arange(height) * h) // height, (np.arange(width) * w) // width
+        per_class = np.asarray(values, np.float32)[np.minimum(self.classes, 2)]
+        return per_class[rows[:, None], cols[None, :]]
 
 
 def blend_frames(frame: np.ndarray, blend: Blend) -> np.ndarray:
@@ -135,8 +138,7 @@ def blend_frames(frame: np.ndarray, blend: Blend) -> np.ndarray:
     Rounds half to even: rounding halves up biases a recursive average upwards (+0.25 levels
     per frame at w = 1/2), which shows as a slow brightening of a still picture.
     """
-    rows, cols = blend.class_index(*frame.shape[:2])
-    weight = np.asarray(blend.weights, np.float32)[blend.classes[rows[:, None], cols[None, :]]][..., None]
+    weight = blend.per_pixel(blend.weights, *frame.shape[:2])[..., None]
     mixed = weight * frame + (1.0 - weight) * blend.prev
     return np.minimum(np.rint(mixed), 255.0).astype(np.uint8)
 
@@ -213,11 +215,7 @@ def apply_params(frame: np.ndarray, params: np.ndarray, tone: ToneTable, strengt
         ext.apply(frame, height, width, rows, rows.shape[0], rows.shape[1], tone.table, tone.rows, _CHROMA_KEEP,
                   strength, out, prev, classes, cls_h, cls_w, *weights, coeffs, *dn, *spatial_shares)
         return out
-    spatial = None
-    if guide is not None and blend is not None:
-        rows_c, cols_c = blend.class_index(height, width)
-        shares = np.asarray(spatial_shares, np.float32)[np.minimum(blend.classes, 2)]
-        spatial = shares[rows_c[:, None], cols_c[None, :]]
+    spatial = blend.per_pixel(spatial_shares, height, width) if guide is not None and blend is not None else None
     out = _apply_opencv(frame, rows, tone, strength, guide, spatial)
     return out if blend is None else blend_frames(out, blend)
 
