@@ -309,9 +309,10 @@ def test_a_second_run_to_the_same_output_is_refused(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_writes_the_queue_and_further_signals_cannot_cut_finalisation(tmp_path):
     out, stats = tmp_path / "rec.mkv", tmp_path / "stats.json"
-    # 1080p at 50 fps is more than two shared cores enhance in real time, so the one-second
-    # buffer (at most 50 frames: seconds to write) is full when the signal comes.
-    proc = vidlle("enhance", "testsrc:1920x1080@50", out, "--buffer-seconds", "1", "--stats-json", stats, "-q")
+    # The virtual camera makes 1080p at up to 240 fps (~200 on two shared cores), several times what
+    # a CPU runner enhances (~40 fps on two cores; a larger runner kept up with 50), so the
+    # 0.2-second buffer (48 frames: seconds to write) is full when the signal comes.
+    proc = vidlle("enhance", "testsrc:1920x1080@240", out, "--buffer-seconds", "0.2", "--stats-json", stats, "-q")
     wait_for(lambda: temporary_path(out).exists() and temporary_path(out).stat().st_size > 0, proc)
     time.sleep(3)
     proc.send_signal(signal.SIGINT)
