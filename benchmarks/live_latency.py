@@ -65,7 +65,7 @@ def measure(size: str, fps: float, seconds: float, transform, warmup: float = 1.
         "frames": len(lat), "fps_out": len(lat) / seconds, "drops": live["drops"], "frames_in": live["frames_in"],
         "median_ms": float(np.median(lat)), "p95_ms": float(np.percentile(lat, 95)),
         "median_frames": float(np.median(lat)) / frame_ms, "p95_frames": float(np.percentile(lat, 95)) / frame_ms,
-        "written_median_ms": stats.latency_ms(0.5), "handout_median_ms": live["latency_median_ms"],
+        "written_median_ms": stats.latencies.quantile_ms(0.5), "handout_median_ms": live["latency_median_ms"],
     }
 
 

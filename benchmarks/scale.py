@@ -13,7 +13,7 @@ test pattern), enhance (curve model + temporal, the default), encode (x264 veryf
 the *enhanced* frames, whose amplified noise costs more bits than the test pattern's clean ones).
 docs/capacity.md turns these into streams per core.
 
-    python benchmarks/scale.py [--streams 1,2,4] [--seconds 20] [--engine auto|ray|threads] [--json out.json]
+    python benchmarks/scale.py [--streams 1,2,4] [--seconds 20] [--host auto|ray|threads] [--json out.json]
     python benchmarks/scale.py --only costs
 """
 
@@ -35,7 +35,7 @@ def _load() -> str:
         return "?"
 
 
-def run_streams(n: int, seconds: float, warmup: float, engine: str, size: str, fps: int, cpus: float,
+def run_streams(n: int, seconds: float, warmup: float, host: str, size: str, fps: int, cpus: float,
                 output: str, device: str = "cpu") -> dict:
     from vidlle.scale.config import parse_config
     from vidlle.scale.service import Service
@@ -47,7 +47,7 @@ def run_streams(n: int, seconds: float, warmup: float, engine: str, size: str, f
         if device != "cpu":
             defaults["num_gpus"] = 1.0 / n  # every camera on the one GPU
         cfg = parse_config({"defaults": defaults, "cameras": cams}, base_dir=tmp)
-        service = Service(cfg, engine=engine)
+        service = Service(cfg, host=host)
         service.start()
         try:
             deadline = time.time() + 180
@@ -76,8 +76,8 @@ def run_streams(n: int, seconds: float, warmup: float, engine: str, size: str, f
                     "latency_ms": b["latency_ms"], "rss_mb": b.get("rss_mb")})
     frames = sum(p["frames"] for p in per)
     # Ray: one process per camera, so the sum is the cameras' CPU; threads: one shared process.
-    cpu = sum(p["cpu_s"] for p in per) if service.engine == "ray" else per[0]["cpu_s"]
-    return {"streams": n, "engine": service.engine, "size": size, "source_fps": fps, "seconds": round(span, 1),
+    cpu = sum(p["cpu_s"] for p in per) if service.host.name == "ray" else per[0]["cpu_s"]
+    return {"streams": n, "host": service.host.name, "size": size, "source_fps": fps, "seconds": round(span, 1),
             "aggregate_fps": round(frames / span, 1), "per_stream_fps": [round(p["fps"], 1) for p in per],
             "drops_per_s": round(sum(p["drops_per_s"] for p in per), 1),
             "cores_busy": round(cpu / span, 2), "cpu_ms_per_frame": round(1000 * cpu / frames, 1) if frames else None,
@@ -166,7 +166,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--fps", type=int, default=25, help="frame rate of each virtual camera")
-    ap.add_argument("--engine", default="auto", choices=["auto", "ray", "threads"])
+    ap.add_argument("--host", default="auto", choices=["auto", "ray", "threads"])
     ap.add_argument("--output", default="file", choices=["file", "none"])
     ap.add_argument("--device", default="cpu", help="cpu or cuda (part 1: where the cameras enhance)")
     ap.add_argument("--only", choices=["streams", "costs"])
@@ -198,17 +198,17 @@ def main() -> None:
     if args.only in (None, "streams"):
         from vidlle.scale import init_ray, ray_available
 
-        owns_ray = args.engine != "threads" and ray_available() and init_ray()  # one instance for all runs
+        owns_ray = args.host != "threads" and ray_available() and init_ray()  # one instance for all runs
         print(f"\n{args.size} virtual cameras at {args.fps} fps, output {args.output}, {args.seconds:g} s each:")
-        print("| streams | engine | aggregate fps | per-stream fps | drops/s | cores busy | CPU ms/frame | "
+        print("| streams | host | aggregate fps | per-stream fps | drops/s | cores busy | CPU ms/frame | "
               "MiB per camera | load |")
         print("|---|---|---|---|---|---|---|---|---|")
         for n in [int(s) for s in args.streams.split(",")]:
-            r = run_streams(n, args.seconds, args.warmup, args.engine, args.size, args.fps, cpus, args.output,
+            r = run_streams(n, args.seconds, args.warmup, args.host, args.size, args.fps, cpus, args.output,
                             args.device)
             results["streams"].append(r)
             rss = max((m for m in r["rss_mb"] if m is not None), default=None)
-            print(f"| {n} | {r['engine']} | {r['aggregate_fps']} | {', '.join(map(str, r['per_stream_fps']))} | "
+            print(f"| {n} | {r['host']} | {r['aggregate_fps']} | {', '.join(map(str, r['per_stream_fps']))} | "
                   f"{r['drops_per_s']} | {r['cores_busy']} | {r['cpu_ms_per_frame']} | {rss} | {r['load']} |",
                   flush=True)
         if owns_ray:

@@ -1,6 +1,6 @@
 """Web view: capture -> shown latency in a real headless chromium, and CPU per viewer.
 
-Runs the real command, ``vidlle serve`` (threads engine: every camera in one process, so its
+Runs the real command, ``vidlle serve`` (threads host: every camera in one process, so its
 CPU time is the whole cost) on one virtual camera (``testsrc:WxH@FPS``, FFmpeg's testsrc2 released
 in real time, read like a webcam), with output none, and measures that process's CPU time
 (/proc/PID/stat, user + system) over ``--seconds`` in each phase:
@@ -57,7 +57,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def start_serve(config: Path, port: int | None, stats: Path | None = None) -> subprocess.Popen:
-    args = [sys.executable, "-m", "vidlle", "serve", str(config), "--engine", "threads", "-q"]
+    args = [sys.executable, "-m", "vidlle", "serve", str(config), "--host", "threads", "-q"]
     if port:
         args += ["--http", f"127.0.0.1:{port}"]
     else:  # readiness from the stats file (the page is not there)

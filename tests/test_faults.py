@@ -225,6 +225,9 @@ def test_frame_size_change_mid_file_is_resized_with_a_note(tmp_path, capsys):
     with av.open(str(out)) as c:
         sizes = {(f.width, f.height) for f in c.decode(video=0)}
     assert sizes == {(160, 96)} and frames_in(out) == 11
+    # a backlog's file says the same (its notes come from the same job: vidlle.job)
+    code, err = run(capsys, "enhance", tmp_path / "chang*.ts", tmp_path / "again.mkv")
+    assert code == 0 and "vidlle: note: frame size changed from 160x96 to 242x130" in err, err
 
 
 def test_absurd_frame_size_is_refused(tmp_path, capsys):
@@ -362,7 +365,7 @@ def test_serve_refuses_a_bad_stats_json_path_before_starting_any_camera(tmp_path
     cams = tmp_path / "cams.yaml"
     cams.write_text("cameras:\n  - name: one\n    source: testsrc:64x48@5\n    output: rec/{name}.mkv\n")
     started = time.monotonic()
-    code, err = run(capsys, "serve", cams, "--engine", "threads", "--stats-json", tmp_path / "no" / "such" / "s.json")
+    code, err = run(capsys, "serve", cams, "--host", "threads", "--stats-json", tmp_path / "no" / "such" / "s.json")
     assert code == 1 and "cannot write" in err and err.count("\n") == 1, err
     assert time.monotonic() - started < 10 and not (tmp_path / "rec").exists()  # no camera ran
 
@@ -377,7 +380,7 @@ def test_serve_keeps_each_camera_failure_traceback_in_its_log_and_debug_shows_it
     from vidlle.errors import ScaleError
 
     with pytest.raises(ScaleError, match="2 of 2 cameras failed"):  # --debug: the error itself, not one line
-        main(["--debug", "serve", str(cams), "--engine", "threads", "-q"])
+        main(["--debug", "serve", str(cams), "--host", "threads", "-q"])
     err = capsys.readouterr().err
     log = tmp_path / "logs" / "gate.log"
     text = log.read_text()
@@ -386,6 +389,6 @@ def test_serve_keeps_each_camera_failure_traceback_in_its_log_and_debug_shows_it
     assert "gate: 0 frames, nothing recorded; failed: " in err and f"(traceback in {log})" in err, err
     assert "Traceback (most recent call last)" in err and SECRET not in err  # --debug shows it
     assert not (tmp_path / "logs" / "dock.log").exists()  # log: none
-    code, err = run(capsys, "serve", cams, "--engine", "threads", "-q")
+    code, err = run(capsys, "serve", cams, "--host", "threads", "-q")
     assert code == 1 and "Traceback" not in err, err  # without --debug: the file only, now two entries
     assert log.read_text().count("camera gate failed") == 2

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from vidlle.frames import Frame, StreamInfo
+from vidlle.io.base import Sink, Source
 from vidlle.pipeline import Pipeline, PipelineConfig
 
 
-class ListSource:
+class ListSource(Source):
     def __init__(self, items, fail_at=None, delay=0.0):
         self.items, self.fail_at, self.delay = items, fail_at, delay
         self.closed = False
@@ -31,7 +32,7 @@ class ListSource:
         self.closed = True
 
 
-class ListSink:
+class ListSink(Sink):
     def __init__(self, fail_at=None):
         self.items, self.fail_at = [], fail_at
         self.closed = self.aborted = False

@@ -23,7 +23,8 @@ def _live_stats() -> Stats:
     live._frame_in(now - 2.0, 0, 12)  # the last frame came 2 s ago: stalled
     stats = Stats(live=live)
     stats.frames = 812
-    stats.latencies.extend([0.095] * 5)
+    for _ in range(5):
+        stats.latencies.add(0.095)
     return stats
 
 
@@ -69,6 +70,6 @@ def test_summary_and_progress_lines_share_one_formatter():
     stats.live.corrupt, stats.live.skipped = 2, 1
     progress = live_line(stats).split(" | ")
     summary = stats.live.line().split(", ")
-    assert progress[1:-1] == stats.live.parts(stats.latency_ms(0.5))
+    assert progress[1:-1] == stats.live.parts(stats.latencies.quantile_ms(0.5))
     assert "2 concealed, 1 skipped" in progress and "1 skipped" in summary and summary[-1] == progress[-2]
 

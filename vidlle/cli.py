@@ -21,9 +21,13 @@ from vidlle.errors import Interrupted, OutputError, VidlleError
 from vidlle.heap import keep_freed_buffers
 from vidlle.io.redact import redact_text
 from vidlle.options import from_options, options
-from vidlle.settings import EncodeConfig, EnhancerConfig, LiveConfig
+from vidlle.settings import EncodeConfig, EnhancerConfig, LiveConfig, RunConfig
 from vidlle.signals import stop_signals_handled
 from vidlle.version import __version__
+
+
+# What may run the cameras of `vidlle serve` (vidlle.scale.hosts.HOSTS, not imported here: it loads Ray's side).
+CAMERA_HOSTS = ["auto", "ray", "threads"]
 
 
 def say(message: str) -> None:
@@ -50,15 +54,13 @@ def _live_config(values: dict) -> LiveConfig:
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("-q", "--quiet", is_flag=True,
               help="Errors only: no progress line, no live state changes, no summary.")
-@options(EnhancerConfig, EncodeConfig)
-@click.option("--batch", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Most frames per model call (frames already decoded are batched).")
+@options(EnhancerConfig, EncodeConfig, RunConfig)
 @click.option("--stats-json", type=click.Path(dir_okay=False), help="Also write run statistics as JSON here.")
 @click.option("--ray", "use_ray", is_flag=True,
               help="Backlog: INPUT is a glob ('rec/*.mp4') or a folder of videos, OUTPUT a folder; one Ray task "
                    "per file, in parallel ($RAY_ADDRESS joins a cluster). Needs the scale extra.")
 @options(LiveConfig)
-def enhance(input, output, overwrite, quiet, batch, stats_json, use_ray, **settings):
+def enhance(input, output, overwrite, quiet, stats_json, use_ray, **settings):
     """Enhance INPUT (video, image, folder of images, webcam:N, /dev/videoN, rtsp://, http(s)://)
     into OUTPUT (video file, image, folder, or rtsp:// to publish).
 
@@ -66,16 +68,16 @@ def enhance(input, output, overwrite, quiet, batch, stats_json, use_ray, **setti
     one after another, or in parallel as Ray tasks with --ray.
     """
     from vidlle import run
-    from vidlle.scale.backlog import EnhanceSettings, is_backlog
+    from vidlle.job import EnhanceSettings
+    from vidlle.scale.backlog import is_backlog
 
-    enhancer, encode = from_options(EnhancerConfig, settings), from_options(EncodeConfig, settings)
+    chosen = EnhanceSettings(from_options(EnhancerConfig, settings), from_options(EncodeConfig, settings),
+                             from_options(RunConfig, settings), overwrite)
     if use_ray or is_backlog(input):
         debug = bool(click.get_current_context().find_root().params.get("debug"))
-        run.enhance_backlog(input, output, EnhanceSettings(enhancer, encode, batch, overwrite), use_ray, quiet,
-                            stats_json, debug=debug)
+        run.enhance_backlog(input, output, chosen, use_ray, quiet, stats_json, debug=debug)
         return
-    run.enhance(input, output, enhancer, encode, _live_config(settings), batch=batch, overwrite=overwrite,
-                quiet=quiet, stats_json=stats_json)
+    run.enhance(input, output, chosen, _live_config(settings), quiet=quiet, stats_json=stats_json)
 
 
 @cli.command()
@@ -133,8 +135,10 @@ def sample(output, size, seconds, fps, overwrite):
 @click.argument("config", metavar="CONFIG", type=click.Path(dir_okay=False))
 @click.option("--address", help="Join this Ray cluster (host:6379, ray://host:10001, auto) "
                                  "[default: $RAY_ADDRESS, else start Ray locally].")
-@click.option("--engine", type=click.Choice(["auto", "ray", "threads"]), default="auto", show_default=True,
-              help="ray: one actor per camera; threads: every camera in this process; auto: ray when installed.")
+@click.option("--host", type=click.Choice(CAMERA_HOSTS), default="auto", show_default=True,
+              help="What runs the cameras. ray: one actor per camera; threads: every camera in this process; "
+                   "auto: ray when installed.")
+@click.option("--engine", type=click.Choice(CAMERA_HOSTS), hidden=True, help="The former name of --host.")
 @click.option("--stats-every", type=click.FloatRange(0.5, 3600), default=10.0, show_default=True,
               help="Seconds between stats tables.")
 @click.option("--stats-json", type=click.Path(dir_okay=False),
@@ -148,14 +152,18 @@ def sample(output, size, seconds, fps, overwrite):
               help="Also serve a web page with every camera's live picture and the table (JSON at /api/state); "
                    "127.0.0.1 unless HOST is given; any other address needs a token ($VIDLLE_WEB_TOKEN, "
                    "else one is made and shown).")
-def serve(config, address, engine, stats_every, stats_json, duration, check, quiet, http):
+def serve(config, address, host, engine, stats_every, stats_json, duration, check, quiet, http):
     """Enhance every camera of CONFIG (YAML: cameras with name, source, output, model, ...), each in
     its own Ray actor restarted on crash, with a periodic stats table. Ctrl-C or SIGTERM stops all
     cameras and finalises every recording. See docs/capacity.md for sizing."""
     from vidlle.scale.serve import serve as run_serve
 
+    if engine is not None:  # commands written before --engine became --host keep working
+        if host not in ("auto", engine):
+            raise click.UsageError("--engine is the former name of --host; give one of them, not both")
+        host = engine
     debug = bool(click.get_current_context().find_root().params.get("debug"))
-    run_serve(config, engine=engine, address=address, stats_every=stats_every, stats_json=stats_json,
+    run_serve(config, host=host, address=address, stats_every=stats_every, stats_json=stats_json,
               duration=duration, check=check, quiet=quiet, http=http, debug=debug)
 
 

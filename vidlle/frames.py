@@ -1,7 +1,10 @@
-"""The frame contract between pipeline stages."""
+"""The frame contract between pipeline stages: :class:`Frame`, :class:`StreamInfo`, and
+:class:`Latencies`, the window of capture -> output latencies of frames that carry ``captured``."""
 
 from __future__ import annotations
 
+import collections
+import threading
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -75,3 +78,23 @@ class StreamInfo:
     rotation: int = 0
     audio: tuple = ()
     live: bool = False
+
+
+class Latencies:
+    """The latest ``window`` latencies (seconds) of live frames, from their ``captured`` time to
+    a stage (handed out by the source: :class:`~vidlle.io.livestats.LiveStats`; written by the
+    sink: :class:`~vidlle.pipeline.Stats`). One thread adds while others read."""
+
+    def __init__(self, window: int = 512):
+        self._values: collections.deque = collections.deque(maxlen=window)
+        self._lock = threading.Lock()
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self._values.append(seconds)
+
+    def quantile_ms(self, q: float = 0.5) -> float | None:
+        """Quantile ``q`` (0..1, interpolated) of the window in milliseconds; None before any."""
+        with self._lock:
+            values = list(self._values)
+        return float(np.quantile(values, q) * 1000.0) if values else None

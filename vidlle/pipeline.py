@@ -1,27 +1,28 @@
 """Threads and bounded queues: source -> enhance -> sink, overlapping all three.
 
-Knows nothing about models or codecs: it gets a source (``open() -> StreamInfo``, iterable of
-items, ``close()``), a transform (list of Frames -> list of Frames, in order) and a sink
-(``open(info)``, ``write(item)``, ``close()`` to finalise, ``abort()`` to discard). Items that
-are not Frames (e.g. audio packets) pass the transform untouched and in order.
+Knows nothing about models or codecs: it gets a source and a sink that keep the contract of
+:class:`vidlle.io.base.Source` and :class:`vidlle.io.base.Sink` (this module does not import
+them: the pipeline stays below the codecs), and a transform (list of Frames -> list of Frames,
+in order). Items that are not Frames (e.g. audio packets) pass the transform untouched and in
+order.
 
 Failure anywhere sets one stop event: every stage leaves its loop within ~0.1 s, the sink is
 aborted (nothing left at the output path) and the first error is raised in the caller's thread.
 
-Live sources (optional attributes, absent on file sources):
+What the pipeline does with the source's members beyond ``open``, iteration and ``close``:
 
-- ``latest_frame = True``: the source keeps only its newest frame, so the pipeline takes a frame
-  only when the enhance stage is ready for one (no read-ahead queue of stale frames): latency is
-  one enhancement, not a queue of them. ``batch`` is then effectively 1.
-- ``interrupt()``: ends the source's iteration (it may block waiting for a camera); called when
-  the run stops, so :meth:`Pipeline.request_stop` and Ctrl-C return promptly.
-- ``stats``: the source's own counters (drops, reconnects, ...), exposed as ``Stats.live``.
-- ``finish()``: stop capturing; iteration ends after the frames already buffered. With
-  ``PipelineConfig.drain_seconds`` > 0, Ctrl-C calls it and lets the stages write those frames
-  (for at most that long) before the sink is finalised: a recording keeps its queued seconds.
+- ``latest_frame``: the source keeps only its newest frame, so the pipeline takes a frame only
+  when the enhance stage is ready for one (no read-ahead queue of stale frames): latency is one
+  enhancement, not a queue of them. ``batch`` is then effectively 1.
+- ``interrupt()``: called when the run stops, so :meth:`Pipeline.request_stop` and Ctrl-C
+  return promptly even while a live source waits for a camera.
+- ``stats``: a live source's counters (drops, reconnects, ...), exposed as ``Stats.live``.
+- ``finish()``: with ``PipelineConfig.drain_seconds`` > 0, Ctrl-C calls it and lets the stages
+  write the frames the source still holds (for at most that long) before the sink is
+  finalised: a recording keeps its queued seconds.
 
 Frames that carry ``captured`` (a perf_counter() time) get their capture -> sink latency
-recorded in ``Stats.latencies`` (:meth:`Stats.latency_ms`).
+recorded in ``Stats.latencies`` (:class:`~vidlle.frames.Latencies`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from vidlle.errors import Interrupted
-from vidlle.frames import Frame
+from vidlle.frames import Frame, Latencies
 
 _END = object()
 _POLL = 0.1
@@ -66,15 +67,8 @@ class Stats:
     first_frame_cpu: float | None = None
     finished_cpu: float | None = None
     busy: dict = field(default_factory=lambda: {"decode": 0.0, "enhance": 0.0, "encode": 0.0})
-    live: object | None = None  # the source's LiveStats (vidlle.io.live) for live sources
-    latencies: collections.deque = field(default_factory=lambda: collections.deque(maxlen=512))
-
-    def latency_ms(self, q: float = 0.5) -> float | None:
-        """Quantile ``q`` of recent capture -> written latencies in ms; None for file sources."""
-        values = sorted(self.latencies)
-        if not values:
-            return None
-        return values[min(len(values) - 1, int(q * len(values)))] * 1000.0
+    live: object | None = None  # the source's LiveStats (vidlle.io.livestats) for live sources
+    latencies: Latencies = field(default_factory=Latencies)  # capture -> written (live sources only)
 
     @property
     def now(self) -> float:
@@ -141,19 +135,14 @@ class Pipeline:
         self._q_in: queue.Queue = queue.Queue(config.queue_size)
         self._q_out: queue.Queue = queue.Queue(config.queue_size)
         # Latest-frame sources: the enhance stage asks for each frame (see the module docstring).
-        self._latest = bool(getattr(source, "latest_frame", False))
+        self._latest = source.latest_frame
         self._want = threading.Event()
 
     def request_stop(self) -> None:
         """Finish the run early from any thread (a preview window's q key, a service stopping):
         stages stop, and run() finalises the sink normally and returns the stats."""
         self.stop.set()
-        self._interrupt_source()
-
-    def _interrupt_source(self) -> None:
-        interrupt = getattr(self.source, "interrupt", None)
-        if interrupt is not None:
-            interrupt()
+        self.source.interrupt()
 
     # -- queue helpers that give up as soon as the run is stopping --------------------------
     def _put(self, q: queue.Queue, item) -> bool:
@@ -258,7 +247,7 @@ class Pipeline:
                     stats.first_frame_at = time.perf_counter()
                     stats.first_frame_cpu = time.process_time()
                 if item.captured is not None:
-                    stats.latencies.append(time.perf_counter() - item.captured)
+                    stats.latencies.add(time.perf_counter() - item.captured)
 
     # -- driver -------------------------------------------------------------------------------
     def run(self) -> Stats:
@@ -267,7 +256,7 @@ class Pipeline:
         if info.width and info.height:
             size = max(2, min(self.config.queue_size, self.config.queue_bytes // (info.width * info.height * 3)))
             self._q_in, self._q_out = queue.Queue(size), queue.Queue(size)
-        self.stats = Stats(expected=info.frames, live=getattr(self.source, "stats", None) if info.live else None)
+        self.stats = Stats(expected=info.frames, live=self.source.stats if info.live else None)
         threads: list[_StageThread] = []
         try:
             self.sink.open(info)
@@ -283,7 +272,7 @@ class Pipeline:
                 if self.errors:
                     break
                 if self.stop.is_set():
-                    self._interrupt_source()
+                    self.source.interrupt()
                 if self.progress and time.perf_counter() >= next_report:
                     self.progress(self.stats)
                     next_report = time.perf_counter() + self.progress_interval
@@ -314,12 +303,11 @@ class Pipeline:
         return self.stats
 
     def _drain(self, threads: list[_StageThread]) -> None:
-        """Ctrl-C on a source that can ``finish()``: let the frames it holds through, within
-        ``drain_seconds``, unless a stage already failed."""
-        finish = getattr(self.source, "finish", None)
-        if finish is None or self.config.drain_seconds <= 0 or not threads or self.errors:
+        """Ctrl-C with ``drain_seconds`` > 0: the source ``finish()``es and the frames it holds go
+        through, within ``drain_seconds``, unless a stage already failed."""
+        if self.config.drain_seconds <= 0 or not threads or self.errors:
             return
-        finish()
+        self.source.finish()
         deadline = time.perf_counter() + self.config.drain_seconds
         while any(t.running() for t in threads) and not self.errors and time.perf_counter() < deadline:
             threads[-1].done.wait(_POLL)
@@ -328,7 +316,7 @@ class Pipeline:
 
     def _shutdown(self, threads: list[_StageThread]) -> None:
         self.stop.set()
-        self._interrupt_source()
+        self.source.interrupt()
         try:
             for t in threads:
                 t.done.wait(5.0)

@@ -18,7 +18,7 @@ def live_line(stats: Stats) -> str:
     next in 4 s, gave up ...). fps in: decoded from the camera; out: handed to the enhancer;
     latency: capture -> written (median of recent frames). The source's parts come from
     :meth:`vidlle.io.livestats.LiveStats.parts`."""
-    return " | ".join([f"{stats.frames} frames", *stats.live.parts(stats.latency_ms(0.5)), _clock(stats.elapsed)])
+    return " | ".join([f"{stats.frames} frames", *stats.live.parts(stats.latencies.quantile_ms(0.5)), _clock(stats.elapsed)])
 
 
 class ProgressBar:

@@ -22,5 +22,5 @@ def stats_record(stats: Stats, what: str) -> dict:
               "steady_cpu_ms": stats.steady_cpu_ms, "first_frame_time": first, "busy_s": stats.busy, "enhancer": what}
     if stats.live is not None:
         record["live"] = stats.live.snapshot()
-        record["latency_ms"] = {"median": stats.latency_ms(0.5), "p95": stats.latency_ms(0.95)}
+        record["latency_ms"] = {"median": stats.latencies.quantile_ms(0.5), "p95": stats.latencies.quantile_ms(0.95)}
     return record

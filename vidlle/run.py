@@ -1,16 +1,15 @@
 """What ``vidlle enhance`` and ``vidlle preview`` do once their arguments are settings.
 
-Each function plans the source and the sink (:mod:`vidlle.io.sources`), builds the Enhancer from
-its :class:`~vidlle.settings.EnhancerConfig`, runs the :class:`~vidlle.pipeline.Pipeline` and
-reports on stderr: progress, notes, the summary line, and the one-line message of an
-interrupted or failed run (which names a kept live recording). A backlog (a glob INPUT or
-``--ray``) runs every file through :mod:`vidlle.scale.backlog`.
+``enhance`` runs one input as an :class:`~vidlle.job.EnhanceJob` (plan, Enhancer, Pipeline),
+``preview`` opens a source (:func:`vidlle.io.plan.open_source`) for a window or a web page; both
+report on stderr: progress, notes, the summary line, and the one-line message of an interrupted
+or failed run (which names a kept live recording). A backlog (a glob INPUT or ``--ray``) runs
+every file through :mod:`vidlle.scale.backlog`, which runs each as the same EnhanceJob.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import click
 
@@ -19,21 +18,17 @@ from vidlle.io.preview import PreviewControls, PreviewSink, keep_original  # noq
 from vidlle.api import Enhancer
 from vidlle.errors import InputError, Interrupted, ScaleError, VidlleError
 from vidlle.io.redact import redact
-from vidlle.io.sources import open_source, plan
-from vidlle.pipeline import Pipeline, PipelineConfig, Stats
+from vidlle.io.plan import open_source
+from vidlle.job import EnhanceJob, EnhanceSettings
+from vidlle.pipeline import Pipeline, Stats
 from vidlle.progress import ProgressBar, summary_line
 from vidlle.report import stats_record, write_json
 from vidlle.scale import import_ray
-from vidlle.scale.backlog import (EnhanceSettings, failure_message, format_results, log_path, plan_jobs, run_ray,
-                                  run_sequential)
-from vidlle.settings import EncodeConfig, EnhancerConfig, LiveConfig
+from vidlle.scale.backlog import failure_message, format_results, log_path, plan_jobs, run_ray, run_sequential
+from vidlle.settings import EnhancerConfig, LiveConfig
 from vidlle.web.feed import CameraFeeds, FeedLimits, FeedSink
 from vidlle.web.server import web_config
 from vidlle.web.views import PreviewView, open_page
-
-
-# Most seconds a live recording stopped by Ctrl-C spends writing the frames still queued.
-DRAIN_SECONDS = 10.0
 
 
 def say(message: str) -> None:
@@ -41,27 +36,21 @@ def say(message: str) -> None:
     click.echo(f"vidlle: {message}", err=True)
 
 
-def enhance(input: str, output: str, enhancer_config: EnhancerConfig, encode: EncodeConfig, live: LiveConfig,
-            batch: int = 1, overwrite: bool = False, quiet: bool = False, stats_json: str | None = None) -> None:
+def enhance(input: str, output: str, settings: EnhanceSettings, live: LiveConfig, quiet: bool = False,
+            stats_json: str | None = None) -> None:
     """``vidlle enhance INPUT OUTPUT``: one video, image, folder or live source."""
-    source, sink, kind = plan(input, output, overwrite, encode, live_config=live, rtsp_transport=live.transport)
-    shown = redact(output)  # an rtsp:// OUTPUT may hold a password
-    # Frames of a video are consecutive: temporal processing as asked; images are unrelated.
-    temporal = enhancer_config.temporal and kind in ("video", "live")
-    enhancer = Enhancer.from_config(replace(enhancer_config, temporal=temporal))
     bar = None if quiet else ProgressBar()
-    # A recording stopped by Ctrl-C still writes the frames its buffer holds (bounded in time).
-    drain = DRAIN_SECONDS if kind == "live" and getattr(sink, "keep_on_abort", False) else 0.0
-    pipeline = Pipeline(source, enhancer.enhance_frames, sink, PipelineConfig(batch=batch, drain_seconds=drain),
-                        progress=bar)
+    job = EnhanceJob(input, output, settings, live, progress=bar)
+    sink, kind, enhancer, pipeline = job.plan.sink, job.plan.kind, job.enhancer, job.pipeline
+    shown = redact(output)  # an rtsp:// OUTPUT may hold a password
     try:
-        stats = pipeline.run()
+        stats = job.run()
     except Interrupted:
         if bar:
             bar.finish()
         if not quiet:
             _notes(sink.notes)
-        kept = getattr(sink, "kept_message", lambda: None)()
+        kept = sink.kept_message()
         if stats_json and kind == "live":  # Ctrl-C is how a live recording ends: its counters still count
             write_json(stats_json, stats_record(pipeline.stats, enhancer.describe()))
         if kind == "live":
@@ -78,7 +67,7 @@ def enhance(input: str, output: str, enhancer_config: EnhancerConfig, encode: En
             bar.finish()
         if not quiet:
             _notes(sink.notes)
-        kept = getattr(sink, "kept_message", lambda: None)()
+        kept = sink.kept_message()
         if kept:  # a live recording survives a fatal error; say where, on the same line
             exc.args = (f"{exc}; {kept}",)
         raise
@@ -86,17 +75,14 @@ def enhance(input: str, output: str, enhancer_config: EnhancerConfig, encode: En
         bar.finish()
     if stats_json:
         write_json(stats_json, stats_record(stats, enhancer.describe()))
-    unreadable = getattr(source, "unreadable", [])
+    unreadable = job.plan.source.unreadable
     if not quiet:
-        _notes(enhancer.backend.notes + getattr(source, "notes", []) + sink.notes)
-        damage = getattr(source, "damage", lambda: None)() if kind == "video" else None
-        if damage:
-            say(f"warning: corrupt video data in {input}: {damage}")
-        for path, reason in unreadable:
-            say(f"warning: skipped {path.name}: {reason}")
+        _notes(job.notes())
+        for warning in job.warnings():
+            say(f"warning: {warning}")
         line = summary_line(stats, enhancer.describe(), shown)
         if stats.live is not None:
-            lat = stats.latency_ms(0.5)
+            lat = stats.latencies.quantile_ms(0.5)
             line += f" | live: {stats.live.line()}" + (f", capture->written {lat:.0f} ms" if lat is not None else "")
         click.echo(line, err=True)
     if unreadable:  # a folder: the good images are written, the run still fails
@@ -105,7 +91,7 @@ def enhance(input: str, output: str, enhancer_config: EnhancerConfig, encode: En
                          f"the other {stats.frames} were written to {output}")
 
 
-def _notes(notes: list[str]) -> None:
+def _notes(notes) -> None:
     for note in dict.fromkeys(notes):
         say(f"note: {note}")
 
@@ -115,7 +101,7 @@ def preview(source: str, enhancer_config: EnhancerConfig, live: LiveConfig, max_
     """``vidlle preview SOURCE``: a window with the original and the enhanced picture, or with
     ``http`` (``[HOST:]PORT``) the same on a web page (:mod:`vidlle.web`) instead of a window."""
     page = web_config(http, FeedLimits(max_width=max_width // 2)) if http else None
-    src, kind = open_source(source, live)
+    src = open_source(source, live)
     enhancer = Enhancer.from_config(enhancer_config)
 
     def on_change(name: str, on: bool) -> None:
@@ -123,13 +109,13 @@ def preview(source: str, enhancer_config: EnhancerConfig, live: LiveConfig, max_
             enhancer.overlay.enabled = on
 
     controls = PreviewControls(overlay=enhancer.overlay is not None, on_change=on_change)
-    shown = getattr(src, "shown", source)
+    shown = src.shown
     if page is not None:
         feeds = CameraFeeds(page[0].limits, name="preview")
         sink = FeedSink(feeds)
     else:
         sink = PreviewSink(title=f"vidlle - {shown}", controls=controls,
-                           live_stats=getattr(src, "stats", None), max_width=max_width)
+                           live_stats=src.stats, max_width=max_width)
 
     def state_lines(stats) -> None:  # the window shows the state; stderr keeps one line per change
         for event in stats.live.poll_events() if stats.live is not None else ():
@@ -138,7 +124,7 @@ def preview(source: str, enhancer_config: EnhancerConfig, live: LiveConfig, max_
     pipeline = Pipeline(src, keep_original(enhancer.enhance_frames, controls), sink, progress=state_lines)
     web = None
     if page is not None:
-        view = PreviewView(shown, source, feeds, controls, getattr(src, "stats", None), lambda: pipeline.stats,
+        view = PreviewView(shown, source, feeds, controls, src.stats, lambda: pipeline.stats,
                            overlay_available=enhancer.overlay is not None)
         web = open_page(view, *page, say)
     else:
@@ -188,8 +174,9 @@ def enhance_backlog(input: str, output: str, settings: EnhanceSettings, use_ray:
     if not quiet:
         for line in format_results(run):
             click.echo(line, err=True)
-        for note in dict.fromkeys(n for r in run.results for n in r.notes):
-            say(f"note: {note}")
+        _notes(n for r in run.results for n in r.notes)
+        for warning in (w for r in run.results for w in r.warnings):
+            say(f"warning: {warning}")
     if debug:
         for r in run.failed:
             if r.traceback:

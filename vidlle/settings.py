@@ -1,11 +1,12 @@
 """The settings model: every setting of an enhancement run, with its default, choices and help.
 
-Three frozen dataclasses hold what a run is configured by:
+Four frozen dataclasses hold what a run is configured by:
 
 - :class:`EnhancerConfig`: which model runs where and how (model, weights, backend, device,
   precision, temporal processing, strength, spatial denoising, segmentation overlay).
 - :class:`EncodeConfig`: the video encoder of file and RTSP outputs.
 - :class:`LiveConfig`: how a live source (webcam, RTSP/HTTP stream) is opened and kept alive.
+- :class:`RunConfig`: how the pipeline runs (the model's batch).
 
 Each user-facing field is declared with :func:`setting`, which stores its help text and, where it
 has them, its choices, its numeric range and its command-line flag. Everything that exposes the
@@ -122,7 +123,7 @@ def _check_range(s: Setting, value: float, key: str) -> None:
         raise ValueError(f"{key} must be {auto}{lo}..{hi}" if hi else f"{key} must be {auto}>= {lo}")
 
 
-# -- the three configs -------------------------------------------------------------------------
+# -- the configs -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class EnhancerConfig:
@@ -201,16 +202,16 @@ class LiveConfig:
     drop_policy: str = setting(
         "auto", "Live input: buffer = queue --buffer-seconds of video and drop only when it overflows (evenly, "
                 "counted); latest = always take the newest frame (lowest latency); auto = buffer when recording "
-                "to a file, latest for a window or rtsp:// output.", choices=DROP_POLICIES, where=(CLI,))
+                "to a file, latest for a window or rtsp:// output.", choices=DROP_POLICIES)
     buffer_seconds: float = setting(2.0, "Live input, --drop-policy buffer: seconds of video the queue holds.",
-                                    low=0.1, high=60, where=(CLI,))
+                                    low=0.1, high=60)
     buffer_mb: float = setting(1024.0, "Live input, --drop-policy buffer: most megabytes of decoded frames the "
                                        "queue holds, whatever --buffer-seconds says (a 4K frame is ~12 MB).",
-                               low=16, high=65536, where=(CLI,))
+                               low=16, high=65536)
     stall_after: float = 1.0
-    video_size: str | None = setting(None, "Webcam capture size, e.g. 1280x720.", where=(CLI,))
-    framerate: str | None = setting(None, "Webcam capture rate, e.g. 30.", where=(CLI,))
-    input_format: str | None = setting(None, "Webcam pixel format, e.g. mjpeg or yuyv422.", where=(CLI,))
+    video_size: str | None = setting(None, "Webcam capture size, e.g. 1280x720.")
+    framerate: str | None = setting(None, "Webcam capture rate, e.g. 30.")
+    input_format: str | None = setting(None, "Webcam pixel format, e.g. mjpeg or yuyv422.")
 
     def __post_init__(self):
         if self.transport not in TRANSPORTS:
@@ -255,3 +256,10 @@ class LiveConfig:
     def backoff(self, failures: int) -> float:
         """Delay before reconnect attempt number ``failures + 1`` (0 failures -> the initial delay)."""
         return min(self.backoff_max, self.backoff_initial * 2.0 ** max(0, failures))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How the pipeline runs one stream (:class:`vidlle.pipeline.PipelineConfig`)."""
+
+    batch: int = setting(1, "Most frames per model call (frames already decoded are batched).", low=1, high=64)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import av
 import numpy as np
 
@@ -56,3 +59,19 @@ def test_enhance_a_damaged_file_warns_once_and_writes_what_decoded(tmp_path, cap
     with av.open(str(out)) as c:
         written = sum(1 for _ in c.decode(video=0))
     assert 0 < written < 50
+
+
+def test_a_backlog_reports_a_damaged_file_as_enhance_does(tmp_path, capsys):
+    """Each file of a backlog runs the one path of `vidlle enhance IN OUT` (vidlle.job): the same
+    warning names what was skipped, missing and concealed, in the table's run and in its JSON."""
+    _, bad = _damaged_clip(tmp_path)
+    out, stats = tmp_path / "out", tmp_path / "stats.json"
+    code = main(["enhance", str(tmp_path / "*.mp4"), str(out), "--stats-json", str(stats)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and warnings[0].startswith(f"vidlle: warning: corrupt video data in {bad}: ")
+    assert "broken packets skipped" in warnings[0] and "frames missing" in warnings[0]
+    results = {Path(r["input"]).name: r for r in json.loads(stats.read_text())["results"]}
+    assert results["damaged.mp4"]["warnings"] == [warnings[0].removeprefix("vidlle: warning: ")]
+    assert results["clean.mp4"]["warnings"] == [] and results["clean.mp4"]["frames"] == 50

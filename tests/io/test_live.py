@@ -24,11 +24,12 @@ import pytest
 from tests.support.servers import RtspServer, Xvfb, free_port, needs_rtsp, refused_port
 from vidlle.errors import InputError, InputNotFoundError, LiveSourceError, OutputError
 from vidlle.frames import Frame, StreamInfo
+from vidlle.io.base import Sink
 from vidlle.io.encode import RtspPublishSink, VideoFileSink
 from vidlle.io.live import TIME_BASE, LiveSource, _Captured, thin_one
 from vidlle.io.livespec import resolve
 from vidlle.io.redact import redact, scrub
-from vidlle.io.sources import open_source, plan
+from vidlle.io.plan import open_source, plan
 from vidlle.pipeline import Interrupted, Pipeline
 from vidlle.settings import LiveConfig
 
@@ -104,11 +105,11 @@ def test_specs_resolve_to_what_pyav_opens():
 
 
 def test_plan_live_inputs(tmp_path):
-    src, sink, kind = plan("testsrc:64x48", str(tmp_path / "rec.mkv"), overwrite=False)
-    assert kind == "live" and isinstance(src, LiveSource) and isinstance(sink, VideoFileSink) and sink.keep_on_abort
-    src, sink, kind = plan("rtsp://cam.local/live", "rtsp://nvr.local/enhanced", overwrite=False,
-                           rtsp_transport="udp")
-    assert kind == "live" and isinstance(sink, RtspPublishSink) and sink.transport == "udp"
+    rec = plan("testsrc:64x48", str(tmp_path / "rec.mkv"), overwrite=False)
+    assert rec.kind == "live" and rec.consecutive and isinstance(rec.source, LiveSource)
+    assert isinstance(rec.sink, VideoFileSink) and rec.sink.keep_on_abort
+    pub = plan("rtsp://cam.local/live", "rtsp://nvr.local/enhanced", overwrite=False, rtsp_transport="udp")
+    assert pub.kind == "live" and isinstance(pub.sink, RtspPublishSink) and pub.sink.transport == "udp"
     with pytest.raises(OutputError, match="video file"):
         plan("testsrc", str(tmp_path / "still.png"), overwrite=False)
     (tmp_path / "exists.mp4").write_bytes(b"x")
@@ -117,7 +118,7 @@ def test_plan_live_inputs(tmp_path):
     with pytest.raises(InputNotFoundError, match="no camera at /dev/video9"):
         plan("webcam:9", str(tmp_path / "rec.mkv"), overwrite=False)
     assert not (tmp_path / "rec.mkv").exists()
-    assert isinstance(open_source("testsrc")[0], LiveSource)
+    assert isinstance(open_source("testsrc"), LiveSource)
 
 
 def test_missing_v4l2_device_fails_through_the_real_v4l2_path():
@@ -157,13 +158,13 @@ def test_test_pattern_camera_latest_frame_stats_and_stop():
 
 
 def test_drop_policy_follows_the_output_unless_chosen(tmp_path):
-    rec, _, _ = plan("testsrc:64x48", str(tmp_path / "rec.mkv"), overwrite=False)
+    rec = plan("testsrc:64x48", str(tmp_path / "rec.mkv"), overwrite=False).source
     assert rec.drop_policy == "buffer" and not rec.latest_frame  # recordings keep frames
-    pub, _, _ = plan("testsrc:64x48", "rtsp://nvr.local/x", overwrite=False)
+    pub = plan("testsrc:64x48", "rtsp://nvr.local/x", overwrite=False).source
     assert pub.drop_policy == "latest" and pub.latest_frame  # relaying keeps latency low
-    assert open_source("testsrc")[0].drop_policy == "latest"  # a window too
-    chosen, _, _ = plan("testsrc:64x48", str(tmp_path / "b.mkv"), overwrite=False,
-                        live_config=LiveConfig(drop_policy="latest"))
+    assert open_source("testsrc").drop_policy == "latest"  # a window too
+    chosen = plan("testsrc:64x48", str(tmp_path / "b.mkv"), overwrite=False,
+                  live_config=LiveConfig(drop_policy="latest")).source
     assert chosen.drop_policy == "latest"
     assert LiveSource("testsrc").drop_policy == "latest"  # auto, undecided: the low-latency one
     assert LiveConfig(drop_policy="buffer", buffer_seconds=2).capacity(25) == 50
@@ -325,11 +326,11 @@ def test_pipeline_with_slow_enhancer_takes_newest_frames():
     assert stats.frames == len(sink.frames) >= 5
     assert live["drops"] >= 2 * stats.frames  # ~3 frames arrive per enhancement
     # one frame in flight at a time: the enhancer never works through a backlog of stale frames
-    assert stats.latency_ms(0.5) < 500
+    assert stats.latencies.quantile_ms(0.5) < 500
     assert [f.pts for f in sink.frames] == sorted({f.pts for f in sink.frames})
 
 
-class _ListSink:
+class _ListSink(Sink):
     def __init__(self):
         self.frames, self.closed, self.aborted = [], False, False
 
@@ -371,7 +372,8 @@ def test_keep_on_abort_finalises_and_plain_abort_deletes(tmp_path):
 
 def test_recording_stopped_by_ctrl_c_is_a_playable_file(tmp_path):
     out = tmp_path / "rec.mkv"
-    src, sink, _ = plan("testsrc:160x90@25", str(out), overwrite=False)
+    planned = plan("testsrc:160x90@25", str(out), overwrite=False)
+    src, sink = planned.source, planned.sink
     pipe = Pipeline(src, identity, sink)
     timer = threading.Timer(1.2, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
@@ -391,7 +393,8 @@ def test_recording_stopped_by_ctrl_c_is_a_playable_file(tmp_path):
 
 def test_recording_stopped_by_request_stop(tmp_path):
     out = tmp_path / "rec.mp4"
-    src, sink, _ = plan("testsrc:160x90@25", str(out), overwrite=False)
+    planned = plan("testsrc:160x90@25", str(out), overwrite=False)
+    src, sink = planned.source, planned.sink
     pipe = Pipeline(src, identity, sink)
     threading.Timer(1.0, pipe.request_stop).start()
     stats = pipe.run()
@@ -437,7 +440,8 @@ def test_rtsp_server_restarted_mid_recording(tmp_path):
     out = tmp_path / "rec.mkv"
     server = RtspServer().start()
     try:
-        src, sink, _ = plan(server.url, str(out), overwrite=False, live_config=FAST)
+        planned = plan(server.url, str(out), overwrite=False, live_config=FAST)
+        src, sink = planned.source, planned.sink
         seen: list[Frame] = []
 
         def watch(frames):
@@ -665,7 +669,8 @@ def test_http_file_is_played_at_its_pace_and_ends(clips):
 @needs_rtsp
 def test_publish_live_source_to_rtsp_server():
     with RtspServer(record=True) as server:
-        src, sink, _ = plan("testsrc:320x180@25", server.url, overwrite=False)
+        planned = plan("testsrc:320x180@25", server.url, overwrite=False)
+        src, sink = planned.source, planned.sink
         assert isinstance(sink, RtspPublishSink)
         pipe = Pipeline(src, identity, sink)
         threading.Timer(2.0, pipe.request_stop).start()
@@ -679,7 +684,8 @@ def test_publish_live_source_to_rtsp_server():
 @needs_rtsp
 def test_publish_file_is_paced_and_refused_server_is_clear(clips):
     with RtspServer(record=True) as server:
-        src, sink, _ = plan(str(clips["plain"]), server.url, overwrite=False)
+        planned = plan(str(clips["plain"]), server.url, overwrite=False)
+        src, sink = planned.source, planned.sink
         t0 = time.perf_counter()
         stats = Pipeline(src, identity, sink).run()
         took = time.perf_counter() - t0
@@ -739,10 +745,10 @@ def test_preview_refuses_when_av_was_imported_first(xdisplay):
 PREVIEW_SCRIPT = r"""
 import json, sys, threading
 from vidlle.io.preview import PreviewControls, PreviewSink, keep_original  # cv2 before av
-from vidlle.io.sources import open_source
+from vidlle.io.plan import open_source
 from vidlle.pipeline import Pipeline
 
-source, kind = open_source("testsrc:320x180@25")
+source = open_source("testsrc:320x180@25")
 controls = PreviewControls()
 sink = PreviewSink(controls=controls, live_stats=source.stats)
 pipe = Pipeline(source, keep_original(lambda fs: [f.with_image(255 - f.image) for f in fs], controls), sink)

@@ -53,6 +53,34 @@ def test_valid_config_with_defaults_overrides_and_name_patterns(tmp_path, monkey
         gate.name = "other"
 
 
+def test_run_and_live_buffer_settings_are_camera_keys(tmp_path):
+    """The settings `vidlle enhance` takes on the command line are camera keys too: the model batch,
+    the drop policy and its buffer, a webcam's capture options."""
+    cfg = parse_config(cams(
+        {"name": "gate", "source": "testsrc:64x48@5", "output": "rec/{name}.mkv", "batch": 4,
+         "drop_policy": "latest", "buffer_seconds": 5, "buffer_mb": 64},
+        {"name": "desk", "source": "webcam:0", "video_size": "1280x720", "framerate": "30",
+         "input_format": "mjpeg"},
+        {"name": "yard", "source": "testsrc:64x48@5", "output": "rec/{name}.mkv"},
+    ), base_dir=tmp_path)
+    gate, desk, yard = cfg.cameras
+    assert gate.run.batch == 4 and yard.run.batch == 1
+    assert gate.live_config().drop_policy == "latest" and yard.live_config().drop_policy == "buffer"
+    assert (gate.live.buffer_seconds, gate.live.buffer_mb) == (5.0, 64.0)
+    assert (desk.live.video_size, desk.live.framerate, desk.live.input_format) == ("1280x720", "30", "mjpeg")
+    for key, bad, message in (("batch", 0, "batch must be positive"), ("drop_policy", "all", "drop_policy must be"),
+                              ("framerate", 30, "framerate must be a string")):
+        with pytest.raises(ConfigError, match=message):
+            parse_config(cams({"name": "a", "source": "testsrc", key: bad}), base_dir=tmp_path)
+
+
+def test_every_camera_key_is_listed_in_the_capacity_doc():
+    from vidlle.scale.config import _KEYS
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "capacity.md").read_text()
+    assert [k for k in _KEYS if f"`{k}`" not in text] == []
+
+
 @pytest.mark.parametrize("doc, message", [
     ({"cameras": []}, "'cameras' must be a non-empty list"),
     ({"camera": [{"name": "a", "source": "testsrc"}]}, "unknown top-level key 'camera'"),

@@ -59,7 +59,7 @@ def test_ray_cameras_survive_a_lost_server_and_a_crash_without_disturbing_each_o
                         {"name": "yard", "source": "testsrc:160x90@10"},
                         {"name": "lot", "source": "testsrc:160x90@10"}],
         }, base_dir=tmp_path)
-        service = Service(cfg, engine="ray")
+        service = Service(cfg, host="ray")
         service.start()
         try:
             rows = wait_rows(service, lambda r: all(x["state"] == "streaming" and x["frames"] >= 5 for x in r.values()),
@@ -132,8 +132,24 @@ def test_without_ray_cameras_run_in_threads_and_say_how_to_scale(tmp_path, capsy
     assert no_temp_files(tmp_path)
 
 
+def test_engine_is_a_hidden_alias_of_host(capsys, monkeypatch):
+    """Commands written with the former --engine keep working; --help shows only --host."""
+    import vidlle.scale.serve
+
+    asked = []
+    monkeypatch.setattr(vidlle.scale.serve, "serve", lambda config, **kw: asked.append(kw["host"]))
+    for args in (["--engine", "threads"], ["--host", "threads"], ["--host", "ray", "--engine", "ray"], []):
+        assert main(["serve", "cams.yaml", *args]) == 0
+    assert asked == ["threads", "threads", "ray", "auto"]
+    assert main(["serve", "cams.yaml", "--host", "ray", "--engine", "threads"]) == 2  # which one? a usage error
+    assert "--engine is the former name of --host" in capsys.readouterr().err
+    assert main(["serve", "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert "--host [auto|ray|threads]" in shown and "--engine" not in shown
+
+
 @needs_rtsp
-def test_threads_engine_table_says_a_camera_stalled_and_reconnects(tmp_path):
+def test_threads_host_table_says_a_camera_stalled_and_reconnects(tmp_path):
     """The stats table shows what the camera does (stalled N s, reconnecting, attempt k, next in N s),
     not only 'streaming'; file cameras record with the buffer drop policy."""
     from vidlle.scale.service import format_table
@@ -143,7 +159,7 @@ def test_threads_engine_table_says_a_camera_stalled_and_reconnects(tmp_path):
                                          "read_timeout": 2.0, "open_timeout": 3.0, "backend": "torch"}]},
                            base_dir=tmp_path)
         assert cfg.cameras[0].live_config().drop_policy == "buffer"
-        service = Service(cfg, engine="threads")
+        service = Service(cfg, host="threads")
         service.start()
         try:
             stalled = wait_rows(service, lambda r: r["yard"]["status"].startswith("stalled "), 30, "yard stalled")
@@ -154,10 +170,10 @@ def test_threads_engine_table_says_a_camera_stalled_and_reconnects(tmp_path):
             service.stop()
 
 
-def test_threads_engine_restarts_a_crashed_camera_in_place(tmp_path):
+def test_threads_host_restarts_a_crashed_camera_in_place(tmp_path):
     cfg = parse_config({"cameras": [{"name": "solo", "source": "testsrc:160x90@10", "output": "rec/{name}.mkv"}]},
                        base_dir=tmp_path)
-    service = Service(cfg, engine="threads")
+    service = Service(cfg, host="threads")
     service.start()
     try:
         wait_rows(service, lambda r: r["solo"]["frames"] >= 5, 30, "solo streaming")
@@ -185,7 +201,7 @@ def test_sigterm_stops_the_ray_service_and_finalises_recordings(tmp_path):
     config = tmp_path / "cams.json"  # JSON needs no PyYAML
     config.write_text(json.dumps({"defaults": {"num_cpus": 0.5}, "cameras": cams}))
     stats = tmp_path / "stats.json"
-    proc = subprocess.Popen([sys.executable, "-m", "vidlle", "serve", str(config), "--engine", "ray",
+    proc = subprocess.Popen([sys.executable, "-m", "vidlle", "serve", str(config), "--host", "ray",
                              "--stats-every", "1", "--stats-json", str(stats)], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
@@ -207,7 +223,7 @@ def test_sigterm_stops_the_ray_service_and_finalises_recordings(tmp_path):
     assert decoded_frames(str(tmp_path / "rec.mkv")) == kept >= 5
     assert no_temp_files(tmp_path), sorted(p.name for p in tmp_path.rglob("*"))
     snap = json.loads(stats.read_text())
-    assert snap["engine"] == "ray" and snap["cameras"][0]["state"] == "stopped"
+    assert snap["host"] == snap["engine"] == "ray" and snap["cameras"][0]["state"] == "stopped"
     assert snap["cameras"][0]["frames"] == kept
     if no_gpu:
         assert snap["cameras"][1]["state"] == "failed" and snap["cameras"][1]["restarts"] == 0

@@ -1,7 +1,7 @@
 """The web view in a real headless chromium (Selenium): the commands run as a user starts them,
 in their own process, against the real GStreamer RTSP test camera and the virtual camera.
 
-Small on purpose (2-core machine): 320x180 streams, threads engine, short runs; every wait is
+Small on purpose (2-core machine): 320x180 streams, threads host, short runs; every wait is
 bounded so a regression fails instead of hanging.
 """
 
@@ -113,7 +113,7 @@ def test_serve_page_follows_a_killed_camera_and_a_leaving_viewer_changes_no_reco
             "cameras": [{"name": "door", "source": camera.url, "output": "none"},
                         {"name": "yard", "source": "testsrc:320x180@15", "output": str(tmp_path / "yard.mkv")}]}))
         port = free_port()
-        proc = start(["serve", str(config), "--engine", "threads", "--stats-every", "1", "-q"], port)
+        proc = start(["serve", str(config), "--host", "threads", "--stats-every", "1", "-q"], port)
         try:
             with chromium() as driver:
                 driver.get(f"http://127.0.0.1:{port}/")

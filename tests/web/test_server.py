@@ -99,7 +99,7 @@ def test_json_never_holds_a_credential():
     cfg = parse_config({"cameras": [{"name": "gate", "source": SECRET_URL, "output": "none"},
                                     {"name": "yard", "source": "testsrc:64x36@5",
                                      "output": "rtsp://pub:pw0rd99@nvr.local:8554/yard"}]})
-    service = Service(cfg, engine="threads")
+    service = Service(cfg, host="threads")
     # an error text that quotes the URL, as FFmpeg's do
     service.views["gate"].error = f"cannot open {SECRET_URL}: 401 Unauthorized (user admin pass hunter2)"
     with WebServer(ServeView(service), WebConfig("127.0.0.1", 0)) as server:
@@ -189,7 +189,7 @@ def test_preview_switches_need_the_control_header_and_serve_has_none():
         assert get(server, "/api/toggle/overlay", {"X-Vidlle-Control": "1"}, "POST")[0] == 404  # no overlay model
         assert get(server, "/stream/elsewhere/enhanced")[0] == 404
     cfg = parse_config({"cameras": [{"name": "gate", "source": "testsrc:64x36@5", "output": "none"}]})
-    with WebServer(ServeView(Service(cfg, engine="threads")), WebConfig("127.0.0.1", 0)) as server:
+    with WebServer(ServeView(Service(cfg, host="threads")), WebConfig("127.0.0.1", 0)) as server:
         assert get(server, "/api/toggle/enhance", {"X-Vidlle-Control": "1"}, "POST")[0] == 404
         assert get(server, "/stream/gate/enhanced")[0] == 404  # not started: no feed yet
         assert b"<title>vidlle</title>" in get(server, "/")[1]

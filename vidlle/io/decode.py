@@ -22,6 +22,7 @@ import numpy as np
 
 from vidlle.errors import DecodeError, InputError
 from vidlle.frames import Frame, StreamInfo, check_frame_size
+from vidlle.io.base import Source
 
 
 def open_input(path: Path):
@@ -39,7 +40,7 @@ def _reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-class VideoFileSource:
+class VideoFileSource(Source):
     """Frames of the first video stream of a file, every one of them, in order.
 
     Iterating yields :class:`Frame` (image (H, W, 3) uint8 RGB, pts/time_base as decoded) and
@@ -48,6 +49,7 @@ class VideoFileSource:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.shown = str(self.path)
         self._container = None
         self._stream = None
         self._peeked: list = []

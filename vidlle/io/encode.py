@@ -28,6 +28,7 @@ import numpy as np
 from vidlle.errors import EncodeError, OutputError
 from vidlle.frames import Frame, StreamInfo
 from vidlle.io.atomic import create_exclusive, publish
+from vidlle.io.base import Sink
 from vidlle.io.pacing import Pacer
 from vidlle.io.redact import redact, scrub
 from vidlle.settings import TRANSPORTS, EncodeConfig
@@ -136,7 +137,7 @@ def video_frame(frame: Frame, pad: tuple[int, int], index: int, pix_fmt: str = "
     return vf
 
 
-class VideoFileSink:
+class VideoFileSink(Sink):
     """Writes enhanced frames (and copied/re-encoded audio) to ``path`` via a temporary file.
 
     The temporary file (:func:`temporary_path`) is created exclusively (:mod:`vidlle.io.atomic`)
@@ -372,7 +373,7 @@ class VideoFileSink:
         return f"kept {self.kept} frame{'s' if self.kept != 1 else ''} in {self.kept_path or self.path}"
 
 
-class RtspPublishSink:
+class RtspPublishSink(Sink):
     """Publishes enhanced frames to an RTSP server (ANNOUNCE + RECORD), e.g. mediamtx or an NVR.
 
     Video only (H.264 through libx264 by default), low latency: ``tune=zerolatency`` (no
@@ -394,8 +395,6 @@ class RtspPublishSink:
         self.timeout = timeout
         self.keyint_seconds = keyint_seconds
         self.written = 0
-        self.notes: list[str] = []
-        self.kept = None  # nothing to keep: a stream, not a file
         self._out = None
         self._video = None
         self._pad = (0, 0)

@@ -11,6 +11,7 @@ import numpy as np
 from vidlle.errors import EncodeError, InputError
 from vidlle.frames import Frame, StreamInfo
 from vidlle.io.atomic import write_bytes
+from vidlle.io.base import Sink, Source
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -46,7 +47,7 @@ def folder_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-class ImageSource:
+class ImageSource(Source):
     """One image file, or every image of a folder, as Frames named after their files.
 
     skip_unreadable (folders): an image that cannot be read is skipped and listed in
@@ -56,6 +57,8 @@ class ImageSource:
 
     def __init__(self, paths: list[Path], skip_unreadable: bool = False):
         self.paths = paths
+        # a folder's images are named by the folder, one image by itself
+        self.shown = str(paths[0] if len(paths) == 1 else paths[0].parent) if paths else "no images"
         self.skip_unreadable = skip_unreadable
         self.unreadable: list[tuple[Path, str]] = []
 
@@ -79,7 +82,7 @@ class ImageSource:
         pass
 
 
-class ImageSink:
+class ImageSink(Sink):
     """Writes each Frame to one file (single image) or to ``folder/<frame.name>``.
 
     Files appear complete or not at all; ``abort`` removes those this run wrote (and the folder
@@ -90,7 +93,6 @@ class ImageSink:
         self.path = Path(path)
         self.folder = folder
         self.written = 0
-        self.notes: list[str] = []
         self._created: list[Path] = []
         self._made_dir = False
 

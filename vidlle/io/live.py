@@ -52,13 +52,13 @@ import av
 
 from vidlle.errors import InputError, LiveSourceError
 from vidlle.frames import Frame, StreamInfo, check_frame_size
+from vidlle.io.base import Source
 from vidlle.io.livespec import resolve
 from vidlle.io.livestats import LiveStats
 from vidlle.io.redact import redact, scrub
 from vidlle.settings import DROP_POLICIES, TRANSPORTS, LiveConfig
 
 TIME_BASE = Fraction(1, 1000)
-STATES = ("connecting", "streaming", "reconnecting", "stopped")
 
 _POLL = 0.1
 
@@ -103,7 +103,7 @@ def thin_one(buf: collections.deque) -> int:
     return best
 
 
-class LiveSource:
+class LiveSource(Source):
     """Frames of a live source, taken by the drop policy of its config (see the module docstring).
 
     Iterating yields :class:`Frame`: image (H, W, 3) uint8 RGB at the size of the first frame

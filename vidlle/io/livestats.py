@@ -7,7 +7,7 @@ import collections
 import threading
 import time
 
-import numpy as np
+from vidlle.frames import Latencies
 
 
 class LiveStats:
@@ -44,13 +44,11 @@ class LiveStats:
         self.skipped = 0
         self.last_error: str | None = None
         self.latency: float | None = None
-        self.size: tuple[int, int] | None = None
-        self.fps_declared: float | None = None
         self.last_frame_at: float | None = None
         self.lost_at: float | None = None       # when the current outage began (last frame)
         self.next_attempt_at: float | None = None  # while waiting between reconnect attempts
         self.gave_up = False
-        self._lat: collections.deque = collections.deque(maxlen=window)
+        self.latencies = Latencies(window)  # capture -> handed out
         self._t_in: collections.deque = collections.deque()
         self._t_out: collections.deque = collections.deque()
         self._rate_window = rate_window
@@ -84,9 +82,9 @@ class LiveStats:
             self.frames_out += 1
             self.buffered = buffered
             self.latency = latency
-            self._lat.append(latency)
             self._t_out.append(now)
             self._trim(self._t_out, now)
+        self.latencies.add(latency)
 
     def _event(self, text: str) -> None:
         with self._lock:
@@ -114,12 +112,6 @@ class LiveStats:
     def fps_out(self) -> float:
         """Frames handed out per second over the last ~2 s."""
         return self._rate(self._t_out)
-
-    def latency_ms(self, q: float = 0.5) -> float | None:
-        """Quantile ``q`` of recent capture -> handed-out latencies, in ms (None before any)."""
-        with self._lock:
-            values = list(self._lat)
-        return float(np.quantile(values, q) * 1000.0) if values else None
 
     def stalled_for(self, now: float | None = None) -> float | None:
         """Seconds since the last frame while the connection is up but silent (>= stall_after), else None."""
@@ -177,7 +169,8 @@ class LiveStats:
             "reconnects": self.reconnects, "attempts": self.attempts, "corrupt": self.corrupt, "skipped": self.skipped,
             "fps_in": round(self.fps_in, 2), "fps_out": round(self.fps_out, 2),
             "latency_ms": None if self.latency is None else round(self.latency * 1000.0, 1),
-            "latency_median_ms": _round(self.latency_ms(0.5)), "latency_p95_ms": _round(self.latency_ms(0.95)),
+            "latency_median_ms": _round(self.latencies.quantile_ms(0.5)),
+            "latency_p95_ms": _round(self.latencies.quantile_ms(0.95)),
             "last_error": self.last_error,
         }
 
@@ -202,7 +195,7 @@ class LiveStats:
     def line(self) -> str:
         """``in 25.0 fps, out 24.9 fps, 3 dropped, latency 41 ms, 1 reconnect, streaming``
         (:meth:`parts` with the source's own capture -> handed-out latency)."""
-        return ", ".join(self.parts(self.latency_ms(0.5)))
+        return ", ".join(self.parts(self.latencies.quantile_ms(0.5)))
 
 
 def _round(v: float | None) -> float | None:

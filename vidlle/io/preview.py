@@ -32,6 +32,7 @@ import numpy as np
 
 from vidlle.errors import DisplayError
 from vidlle.frames import Frame, StreamInfo
+from vidlle.io.base import Sink
 from vidlle.io.pacing import Pacer
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -185,7 +186,7 @@ def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, thickn
 
 # -- the sink ------------------------------------------------------------------------------------
 
-class PreviewSink:
+class PreviewSink(Sink):
     """Shows frames in a window (pipeline sink: open/write/close/abort).
 
     controls: key state (a fresh :class:`PreviewControls` by default).
@@ -205,7 +206,6 @@ class PreviewSink:
         self.probe = probe
         self.written = 0
         self.shown = 0
-        self.kept = None
         self.notes: list[str] = []
         self._slot: Frame | None = None
         self._cond = threading.Condition()

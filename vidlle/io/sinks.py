@@ -1,7 +1,6 @@
 """Sinks that are not a codec of their own: nothing (stats only) and a recording rotated by time.
 
-Both follow the pipeline's sink contract (``open(info)``, ``write(item)``, ``close()``,
-``abort()``, ``written``, ``notes``, ``kept``). The codec sinks are in :mod:`vidlle.io.encode`
+Both keep the sink contract (:class:`vidlle.io.base.Sink`). The codec sinks are in :mod:`vidlle.io.encode`
 (video file, RTSP publish), :mod:`vidlle.io.images` and :mod:`vidlle.io.preview`.
 """
 
@@ -14,18 +13,16 @@ from pathlib import Path
 from typing import Callable
 
 from vidlle.frames import Frame, StreamInfo
+from vidlle.io.base import Sink
 from vidlle.io.encode import VideoFileSink, temporary_path
 from vidlle.settings import EncodeConfig
 
 
-class NullSink:
+class NullSink(Sink):
     """Output ``none``: frames are enhanced and counted, nothing is written."""
-
-    kept = None
 
     def __init__(self):
         self.written = 0
-        self.notes: list[str] = []
 
     def open(self, info: StreamInfo) -> None:
         pass
@@ -56,8 +53,8 @@ def unique_path(path: Path) -> Path:
     return candidate
 
 
-class SegmentedFileSink:
-    """A live recording split into files by wall-clock time (the pipeline's sink contract).
+class SegmentedFileSink(Sink):
+    """A live recording split into files by wall-clock time.
 
     pattern: output path with strftime fields, filled with each segment's start time
         (:func:`segment_path`); encode: the encoder of every segment.
@@ -77,7 +74,6 @@ class SegmentedFileSink:
         self.segments: list[tuple[str, int]] = []
         self.current: Path | None = None
         self.written = 0
-        self.kept = None
         self._info: StreamInfo | None = None
         self._sink = None
         self._ends_at = math.inf
@@ -124,10 +120,6 @@ class SegmentedFileSink:
             item = dataclasses.replace(item, pts=item.pts - self._pts0)
         self._sink.write(item)
         self.written += 1
-
-    @property
-    def current_frames(self) -> int:
-        return self._sink.written if self._sink is not None else 0
 
     def close(self) -> None:
         self._finish_segment()

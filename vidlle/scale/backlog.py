@@ -1,9 +1,9 @@
 """A backlog of recorded files: ``vidlle enhance 'recordings/*.mp4' out/ [--ray]``.
 
-Every file goes through exactly what ``vidlle enhance IN OUT`` does with one file --
-:func:`vidlle.io.sources.plan` (checks, source, sink with a temporary name renamed on success),
-an :class:`~vidlle.api.Enhancer` with the same settings, the :class:`~vidlle.pipeline.Pipeline`
-(every frame, pts kept, audio copied) -- as one Ray task per file (``--ray``: in parallel over the
+Every file goes through exactly what ``vidlle enhance IN OUT`` does with one file -- an
+:class:`~vidlle.job.EnhanceJob` (the plan's checks, a sink with a temporary name renamed on
+success, the Enhancer with the same settings, the Pipeline: every frame, pts kept, audio
+copied; the same notes and warnings) -- as one Ray task per file (``--ray``: in parallel over the
 cores of this machine or a cluster), or one after another in this process. A failing file is
 reported in its result and never stops the others; its traceback is appended to the backlog's log
 (:data:`LOG_NAME` in the output folder, see :mod:`vidlle.scale.failurelog`) by this process, the
@@ -24,30 +24,17 @@ from typing import Callable
 
 import av
 
-from vidlle.api import Enhancer
 from vidlle.errors import InputError, InputNotFoundError, Interrupted, OutputError, ScaleError, one_line
 from vidlle.extras import limit_torch_threads
 from vidlle.heap import keep_freed_buffers
 from vidlle.io.encode import VIDEO_SUFFIXES
-from vidlle.io.sources import is_live, plan
-from vidlle.pipeline import Pipeline, PipelineConfig
+from vidlle.io.plan import is_live
+from vidlle.job import EnhanceJob, EnhanceSettings
 from vidlle.scale import import_ray, init_ray
 from vidlle.scale.failurelog import append_failure, failure_traceback
-from vidlle.settings import EncodeConfig, EnhancerConfig
 
 _GLOB_CHARS = set("*?[")
 LOG_NAME = "vidlle-backlog.log"
-
-
-@dataclass(frozen=True)
-class EnhanceSettings:
-    """What ``vidlle enhance`` options say about every file of a backlog: the enhancer and encoder
-    settings (:mod:`vidlle.settings`), the model batch and whether outputs may be replaced."""
-
-    enhancer: EnhancerConfig = EnhancerConfig()
-    encode: EncodeConfig = EncodeConfig()
-    batch: int = 1
-    overwrite: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,7 +47,8 @@ class FileJob:
 @dataclass(frozen=True)
 class FileResult:
     """How one file went. status: ``ok`` or ``failed`` (``error`` says why, one line; ``traceback``
-    is the failure's, URLs redacted; ``log`` the file it was appended to, once it was)."""
+    is the failure's, URLs redacted; ``log`` the file it was appended to, once it was). notes and
+    warnings: :meth:`vidlle.job.EnhanceJob.notes` and ``warnings`` (damaged data survived)."""
 
     input: str
     output: str
@@ -71,6 +59,7 @@ class FileResult:
     fps: float = 0.0
     error: str | None = None
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
     worker: str = ""
     traceback: str | None = None
     log: str | None = None
@@ -146,28 +135,21 @@ def enhance_file(job: FileJob, settings: EnhanceSettings, report: Callable[[int,
     """
     t0 = time.perf_counter()
     worker = f"{os.uname().nodename}:{os.getpid()}"
-    pipeline = None
+    one = None
     try:
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
-        source, sink, kind = plan(job.input, job.output, settings.overwrite, settings.encode)
-        # Frames of a video are consecutive (temporal processing as asked); images are unrelated.
-        temporal = settings.enhancer.temporal and kind in ("video", "live")
-        enhancer = Enhancer.from_config(replace(settings.enhancer, temporal=temporal))
         progress = None if report is None else (lambda st: report(job.index, st.frames, st.expected))
-        pipeline = Pipeline(source, enhancer.enhance_frames, sink, PipelineConfig(batch=settings.batch),
-                            progress=progress)
-        stats = pipeline.run()
+        one = EnhanceJob(job.input, job.output, settings, progress=progress)
+        stats = one.run()
     except Interrupted:
         raise  # Ctrl-C stops the backlog, not just this file (its output was discarded)
     except Exception as exc:  # noqa: BLE001 - one file's failure is its result, not the backlog's
-        frames = pipeline.stats.frames if pipeline is not None else 0
+        frames = one.pipeline.stats.frames if one is not None else 0
         return FileResult(job.input, job.output, "failed", frames=frames, seconds=time.perf_counter() - t0,
                           error=one_line(exc), worker=worker, traceback=failure_traceback(exc))
-    notes = list(enhancer.backend.notes) + list(getattr(sink, "notes", []))
-    if kind == "video" and getattr(source, "corrupt", 0):
-        notes.append(f"{source.corrupt} frames were flagged corrupt by the decoder")
     return FileResult(job.input, job.output, "ok", frames=stats.frames, expected=stats.expected,
-                      seconds=time.perf_counter() - t0, fps=stats.fps, notes=tuple(notes), worker=worker)
+                      seconds=time.perf_counter() - t0, fps=stats.fps, notes=tuple(one.notes()),
+                      warnings=tuple(one.warnings()), worker=worker)
 
 
 def keep_traceback(result: FileResult, log: str | None) -> FileResult:

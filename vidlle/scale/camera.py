@@ -27,7 +27,7 @@ from vidlle.errors import one_line
 from vidlle.io.encode import RtspPublishSink
 from vidlle.io.live import LiveSource
 from vidlle.io.sinks import NullSink, SegmentedFileSink
-from vidlle.pipeline import Pipeline
+from vidlle.pipeline import Pipeline, PipelineConfig
 from vidlle.scale.config import CameraConfig
 from vidlle.scale.failurelog import append_failure, failure_traceback
 from vidlle.web.feed import CameraFeeds, tee
@@ -120,7 +120,8 @@ class CameraWorker:
     def _run_once(self) -> None:
         source = LiveSource(self.camera.source_url(), self.camera.live_config())
         sink = self._make_sink()
-        pipeline = Pipeline(source, tee(self._transform, self.feeds), sink)
+        pipeline = Pipeline(source, tee(self._transform, self.feeds), sink,
+                            PipelineConfig(batch=self.camera.run.batch))
         with self._lock:
             if self._stop.is_set():
                 return
@@ -133,7 +134,7 @@ class CameraWorker:
             with self._lock:  # this run's counts move to the totals
                 self._running = False
                 self.frames += pipeline.stats.frames
-                self.segments += getattr(sink, "segments", [])
+                self.segments += sink.segments
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -203,9 +204,9 @@ class CameraWorker:
             status = live.status() if live is not None else None
         if running and pipeline is not None:
             frames += pipeline.stats.frames
-            segments += getattr(sink, "segments", [])
-        lat = pipeline.stats.latency_ms(0.5) if pipeline is not None else None
-        p95 = pipeline.stats.latency_ms(0.95) if pipeline is not None else None
+            segments += sink.segments
+        lat = pipeline.stats.latencies.quantile_ms(0.5) if pipeline is not None else None
+        p95 = pipeline.stats.latencies.quantile_ms(0.95) if pipeline is not None else None
         output = None
         if isinstance(sink, SegmentedFileSink):
             output = str(sink.current) if sink.current is not None else (segments[-1][0] if segments else None)

@@ -41,10 +41,10 @@ from vidlle.io.encode import VIDEO_SUFFIXES
 from vidlle.io.livespec import resolve
 from vidlle.io.redact import redact
 from vidlle.io.sinks import segment_path
-from vidlle.io.sources import is_live, is_publish
+from vidlle.io.plan import is_live, is_publish
 from vidlle.models import get_spec, load_model
 from vidlle.scale import SCALE_EXTRA
-from vidlle.settings import YAML, EncodeConfig, EnhancerConfig, LiveConfig, check_value, setting, settings_of
+from vidlle.settings import YAML, EncodeConfig, EnhancerConfig, LiveConfig, RunConfig, check_value, setting, settings_of
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -65,7 +65,7 @@ class CameraConfig:
         ``rtsp://`` URL to publish to, or None (enhance only: stats, no output).
     segment_seconds: file outputs: start a new file at every multiple of this many seconds of
         wall-clock time (like an NVR: 600 -> files start at :00, :10, ...); None = one file per run.
-    enhancer, encode, live: the settings of :mod:`vidlle.settings`; in the file each of their
+    enhancer, encode, live, run: the settings of :mod:`vidlle.settings`; in the file each of their
         fields is a key of its own (``model``, ``crf``, ``read_timeout``, ...), with the same
         defaults as ``vidlle enhance`` except ``wait_for_source`` (on: :data:`SERVE_LIVE`).
     num_cpus, num_gpus: Ray resources reserved for the camera's actor (num_gpus is fractional:
@@ -86,6 +86,7 @@ class CameraConfig:
     enhancer: EnhancerConfig = EnhancerConfig()
     encode: EncodeConfig = EncodeConfig()
     live: LiveConfig = SERVE_LIVE
+    run: RunConfig = RunConfig()
     num_cpus: float = setting(1.0, "CPUs Ray reserves for the camera's actor.", low=0, where=(YAML,))
     num_gpus: float = setting(0.0, "GPUs Ray reserves (fractional; 0.1 when device is CUDA).", low=0,
                               where=(YAML,))
@@ -148,7 +149,7 @@ class ServiceConfig:
 
 # Every key of a camera: the camera's own fields and those of the settings it carries (group
 # None = the camera's own). Defaults, choices, ranges and types come from the fields.
-_GROUPS = {"enhancer": EnhancerConfig, "encode": EncodeConfig, "live": LiveConfig}
+_GROUPS = {"enhancer": EnhancerConfig, "encode": EncodeConfig, "live": LiveConfig, "run": RunConfig}
 _FIELDS: dict[str, tuple[str | None, dataclasses.Field]] = {
     **{f.name: (None, f) for f, _ in settings_of(CameraConfig, YAML)},
     **{f.name: (group, f) for group, cls in _GROUPS.items() for f, _ in settings_of(cls, YAML)},
@@ -301,7 +302,7 @@ def _camera(values: dict, where: str, base_dir: Path, explicit: set) -> CameraCo
             raise ConfigError(f"{where}: {key} must be -1 (forever) or >= 0")
     own = {k: v for k, v in kw.items() if _FIELDS[k][0] is None}
     return CameraConfig(**own, enhancer=EnhancerConfig(**_group(kw, "enhancer")),
-                        encode=EncodeConfig(**_group(kw, "encode")), live=live)
+                        encode=EncodeConfig(**_group(kw, "encode")), live=live, run=RunConfig(**_group(kw, "run")))
 
 
 def _get(kw: dict, key: str):
@@ -310,7 +311,7 @@ def _get(kw: dict, key: str):
 
 
 def _group(kw: dict, group: str) -> dict:
-    """The values of ``kw`` that belong to settings group ``group`` (enhancer, encode, live)."""
+    """The values of ``kw`` that belong to settings group ``group`` (enhancer, encode, live, run)."""
     return {k: v for k, v in kw.items() if _FIELDS[k][0] == group}
 
 

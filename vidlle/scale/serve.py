@@ -18,7 +18,7 @@ def say(message: str) -> None:
     click.echo(f"vidlle: {message}", err=True)
 
 
-def serve(config: str, engine: str = "auto", address: str | None = None, stats_every: float = 10.0,
+def serve(config: str, host: str = "auto", address: str | None = None, stats_every: float = 10.0,
           stats_json: str | None = None, duration: float | None = None, check: bool = False,
           quiet: bool = False, http: str | None = None, debug: bool = False) -> None:
     """Run every camera of ``config`` until Ctrl-C/SIGTERM, ``duration`` or every camera ended.
@@ -40,7 +40,7 @@ def serve(config: str, engine: str = "auto", address: str | None = None, stats_e
                        f"{cam.num_cpus:g} CPU, {cam.num_gpus:g} GPU, max_restarts {cam.max_restarts}")
         say(f"{config}: {len(cfg.cameras)} camera{'s' if len(cfg.cameras) != 1 else ''}, ok")
         return
-    service = Service(cfg, engine=engine, address=address)
+    service = Service(cfg, host=host, address=address)
     # The page first: a port in use fails before any camera starts; it shows them starting.
     web = open_page(ServeView(service), *page_config(http), say) if http else None
     try:
@@ -65,7 +65,7 @@ def _run(service: Service, cfg, stats_every: float, duration: float | None, quie
     def report(rows):
         up = int(time.time() - service.started_at)
         click.echo(f"-- {time.strftime('%H:%M:%S')}  up {up // 3600}:{up // 60 % 60:02d}:{up % 60:02d}  "
-                   f"{len(rows)} cameras on {service.engine}")
+                   f"{len(rows)} cameras on {service.host.name}")
         for line in format_table(rows):
             click.echo(line)
 

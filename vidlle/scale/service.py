@@ -1,9 +1,9 @@
-"""``vidlle serve``: every camera of a config, hosted by an engine, and a stats table.
+"""``vidlle serve``: every camera of a config, run by a camera host, and a stats table.
 
 :class:`Service` keeps the driver's view of each camera (:class:`CameraView`: its latest stats
 and what it carried over restarts), runs the polling loop (periodic table, one line per state
 change, ``--stats-json``, ``--duration``) and talks to the cameras only through a
-:class:`~vidlle.scale.engines.CameraEngine`: Ray actors (``ray``) or threads of this process
+:class:`~vidlle.scale.hosts.CameraHost`: Ray actors (``ray``) or threads of this process
 (``threads``; ``auto`` picks Ray when it is installed).
 
 Stopping (Ctrl-C, SIGTERM, ``--duration``) stops every camera and waits for its recording to be
@@ -21,7 +21,7 @@ from vidlle.errors import ScaleError
 from vidlle.report import write_json
 from vidlle.scale import ray_available
 from vidlle.scale.config import CameraConfig, ServiceConfig
-from vidlle.scale.engines import ENGINES, CameraEngine
+from vidlle.scale.hosts import HOSTS, CameraHost
 
 START_ALLOWANCE = 120.0  # seconds cameras may take to start before --duration counts anyway
 
@@ -94,20 +94,19 @@ class CameraView:
 class Service:
     """All cameras of ``config``: :meth:`start`, :meth:`poll` (latest rows), :meth:`stop`.
 
-    engine: ``ray`` (actors; join ``address`` or start Ray locally), ``threads`` (this process),
+    host: ``ray`` (actors; join ``address`` or start Ray locally), ``threads`` (this process),
     or ``auto`` (Ray when installed). ``notes`` collects what the user should be told once.
     """
 
-    def __init__(self, config: ServiceConfig, engine: str = "auto", address: str | None = None):
-        if engine != "auto" and engine not in ENGINES:
-            raise ScaleError(f"unknown engine {engine!r} (use auto, {', '.join(ENGINES)})")
-        if engine == "auto":
-            engine = "ray" if address is not None or ray_available() else "threads"
-        if engine == "threads" and address is not None:
-            raise ScaleError("--address joins a Ray cluster; it cannot be combined with --engine threads")
+    def __init__(self, config: ServiceConfig, host: str = "auto", address: str | None = None):
+        if host != "auto" and host not in HOSTS:
+            raise ScaleError(f"unknown camera host {host!r} (use auto, {', '.join(HOSTS)})")
+        if host == "auto":
+            host = "ray" if address is not None or ray_available() else "threads"
+        if host == "threads" and address is not None:
+            raise ScaleError("--address joins a Ray cluster; it cannot be combined with --host threads")
         self.config = config
-        self.engine = engine
-        self.host: CameraEngine = ENGINES[engine](address)
+        self.host: CameraHost = HOSTS[host](address)
         self.views = {cam.name: CameraView(cam) for cam in config.cameras}
         self.started_at = time.time()
 
@@ -148,9 +147,11 @@ class Service:
         return [self.views[c.name].row() for c in self.config.cameras]
 
     def snapshot(self) -> dict:
-        """The stats as JSON-ready data (``--stats-json``)."""
-        return {"time": time.time(), "uptime_s": round(time.time() - self.started_at, 1), "engine": self.engine,
-                "where": self.where, "cameras": self.rows()}
+        """The stats as JSON-ready data (``--stats-json``). ``host``: ray or threads (also under its
+        former key ``engine``, for readers of files written before the rename)."""
+        host = self.host.name
+        return {"time": time.time(), "uptime_s": round(time.time() - self.started_at, 1), "host": host,
+                "engine": host, "where": self.where, "cameras": self.rows()}
 
     # -- the driver loop --------------------------------------------------------------------------
     def run(self, stats_every: float = 10.0, duration: float | None = None,

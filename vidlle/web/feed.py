@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from vidlle.frames import Frame, StreamInfo
+from vidlle.io.base import Sink
 from vidlle.io.pacing import Pacer
 
 KINDS = ("enhanced", "original")
@@ -227,17 +228,14 @@ def tee(transform: Callable[[Sequence[Frame]], list[Frame]],
     return run
 
 
-class FeedSink:
+class FeedSink(Sink):
     """A pipeline sink that only feeds the page (``vidlle preview --http``): frames carry their
     ``original`` (:func:`vidlle.io.preview.keep_original`). Frames of a file are paced at their
-    own rate, live ones pass as they come. Sink contract: open/write/close/abort, written, notes,
-    kept."""
+    own rate, live ones pass as they come (:class:`vidlle.io.base.Sink`)."""
 
     def __init__(self, feeds: CameraFeeds):
         self.feeds = feeds
         self.written = 0
-        self.notes: list[str] = []
-        self.kept = None
         self._pacer: Pacer | None = None
         self._stop = threading.Event()
 

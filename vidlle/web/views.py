@@ -46,7 +46,7 @@ class PreviewView:
                "frames": stats.frames if stats is not None else 0,
                "drops": live.drops if live is not None else 0,
                "reconnects": live.reconnects if live is not None else 0, "restarts": 0,
-               "latency_ms": _round(stats.latency_ms(0.5)) if stats is not None else None,
+               "latency_ms": _round(stats.latencies.quantile_ms(0.5)) if stats is not None else None,
                "output": None, "last_error": live.last_error if live is not None else None}
         c = self.controls
         return {"mode": self.mode, "where": self.shown, "cameras": [row],

@@ -1,17 +1,17 @@
-"""How ``vidlle serve`` hosts its cameras: one interface, two engines.
+"""How ``vidlle serve`` hosts its cameras (``--host``): one interface, two hosts.
 
-A :class:`CameraEngine` starts a :class:`~vidlle.scale.camera.CameraWorker` per camera, reads
+A :class:`CameraHost` starts a :class:`~vidlle.scale.camera.CameraWorker` per camera, reads
 their stats into the driver's :class:`~vidlle.scale.service.CameraView` of each camera, and stops
 them (every recording finalised). The :class:`~vidlle.scale.service.Service` only talks to this
 interface.
 
-- :class:`RayEngine`: one :class:`CameraActor` per camera, created with the camera's resources
+- :class:`RayHost`: one :class:`CameraActor` per camera, created with the camera's resources
   (``num_cpus``, fractional ``num_gpus``) and Ray's restart options (``max_restarts``,
   ``max_task_retries``). A camera whose pipeline fails finalises its recording and ends its
   process; Ray starts a new one (its constructor runs again: a new segment file). Stats calls
   are asynchronous, at most one in flight per camera, so a camera that is restarting or waiting
   for resources never blocks the others; a changed process id is how restarts are counted.
-- :class:`ThreadEngine`: the same worker per camera in this process; a failed pipeline is
+- :class:`ThreadHost`: the same worker per camera in this process; a failed pipeline is
   restarted in place after a backoff. One process shares the GIL and dies as a whole on a hard
   crash: fine for a few cameras, not for a site.
 """
@@ -34,7 +34,7 @@ from vidlle.scale.config import CameraConfig
 from vidlle.web.feed import RelayFeed
 
 
-class CameraEngine(ABC):
+class CameraHost(ABC):
     """Hosts the cameras of a service. ``where`` says where they run (set by :meth:`start`);
     ``notes`` collects what the user should be told once; ``handles`` maps a camera's name to
     what runs it (a Ray actor handle or a CameraWorker)."""
@@ -66,7 +66,7 @@ class CameraEngine(ABC):
         with ``wait(after, timeout, origin) -> Picture | None`` (:mod:`vidlle.web.feed`)."""
 
 
-class ThreadEngine(CameraEngine):
+class ThreadHost(CameraHost):
     """Every camera in a thread of this process."""
 
     name = "threads"
@@ -95,7 +95,7 @@ class ThreadEngine(CameraEngine):
         return worker.feeds[kind] if worker is not None else None
 
 
-class RayEngine(CameraEngine):
+class RayHost(CameraHost):
     """One Ray actor per camera, on the cluster at ``address`` (else ``$RAY_ADDRESS``, else a new
     local instance, shut down again by :meth:`stop`)."""
 
@@ -210,7 +210,7 @@ class RayEngine(CameraEngine):
             self._owns_ray = False
 
 
-ENGINES: dict[str, type[CameraEngine]] = {"ray": RayEngine, "threads": ThreadEngine}
+HOSTS: dict[str, type[CameraHost]] = {"ray": RayHost, "threads": ThreadHost}
 
 
 def ray_error_line(exc: BaseException) -> str:
@@ -223,7 +223,7 @@ def ray_error_line(exc: BaseException) -> str:
 # -- the Ray actor ------------------------------------------------------------------------------
 
 class CameraActor:
-    """Body of the Ray actor of one camera (made remote by :class:`RayEngine`): hosts a CameraWorker."""
+    """Body of the Ray actor of one camera (made remote by :class:`RayHost`): hosts a CameraWorker."""
 
     def __init__(self, camera: CameraConfig):
         ray = import_ray()
@@ -273,7 +273,7 @@ def _end_process(worker, exc: BaseException) -> None:
     """A Ray actor's crash policy: say why, then end the process so that Ray restarts the actor
     (``os._exit``: an unexpected death; ``ray.actor.exit_actor`` would be final)."""
     # Ray restarts an actor at once: a camera failing at start-up would loop as fast as it can
-    # start. Waiting before the exit, as long as the in-process engine backs off after the same
+    # start. Waiting before the exit, as long as the in-process host backs off after the same
     # number of failures (1, 2, 4 ... 30 s), spaces the restarts.
     delay = CameraWorker.backoff(worker.failures)
     print(f"vidlle: camera {worker.camera.name} failed: {worker.last_error}; ending its actor so Ray restarts it "

@@ -1,14 +1,18 @@
-"""What the user asked for: classify INPUT and OUTPUT, check them, build the source and sink.
+"""The planner: classify INPUT and OUTPUT, check them, and choose the source and the sink.
 
-Every check that can fail happens here, before any frame is decoded, so a bad command fails
-fast with one clear line and nothing is created at the output path.
+:func:`plan` (``vidlle enhance``) returns a :class:`Plan`; :func:`open_source` (``vidlle
+preview``) a source alone. Every check that can fail happens here, before any frame is decoded,
+so a bad command fails fast with one clear line and nothing is created at the output path.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from vidlle.errors import InputError, InputNotFoundError, OutputError
+from vidlle.io.base import Sink, Source
 from vidlle.io.images import IMAGE_SUFFIXES, ImageSink, ImageSource, folder_images  # noqa: I001 - cv2 before av
 from vidlle.io.decode import VideoFileSource
 from vidlle.io.encode import VIDEO_SUFFIXES, RtspPublishSink, VideoFileSink
@@ -20,6 +24,24 @@ from vidlle.settings import EncodeConfig, LiveConfig
 LIVE_PREFIXES = ("webcam:", "/dev/video", "rtsp://", "rtsps://", "http://", "https://", "udp://", "srt://",
                  "testsrc")
 PUBLISH_PREFIXES = ("rtsp://", "rtsps://")
+
+Kind = Literal["video", "image", "folder", "live"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What ``vidlle enhance INPUT OUTPUT`` will run: the source, the sink, and what the input is
+    (``kind``: video | image | folder | live)."""
+
+    source: Source
+    sink: Sink
+    kind: Kind
+
+    @property
+    def consecutive(self) -> bool:
+        """The frames follow each other in time (a video, a live source), so temporal processing
+        applies; images (one, or a folder's) are unrelated pictures."""
+        return self.kind in ("video", "live")
 
 
 def _scheme_lower(spec: str) -> str:
@@ -75,13 +97,12 @@ def _check_file_output(output: Path, overwrite: bool, allowed: set[str], kind: s
     _probe_writable(output)
 
 
-def plan(input_spec: str, output_spec: str, overwrite: bool, encode_config=None, live_config=None,
-         rtsp_transport: str = "tcp"):
-    """Return (source, sink, kind) for ``vidlle enhance INPUT OUTPUT``; kind is
-    video|image|folder|live (what the input is).
+def plan(input_spec: str, output_spec: str, overwrite: bool, encode_config: EncodeConfig | None = None,
+         live_config: LiveConfig | None = None, rtsp_transport: str = "tcp") -> Plan:
+    """The :class:`Plan` for ``vidlle enhance INPUT OUTPUT``.
 
     Live inputs (webcam, stream URL, testsrc) get a :class:`~vidlle.io.live.LiveSource`
-    (``live_config``: a :class:`~vidlle.io.live.LiveConfig`; drop policy ``auto`` becomes
+    (``live_config``: a :class:`~vidlle.settings.LiveConfig`; drop policy ``auto`` becomes
     ``buffer`` for a file, ``latest`` for publishing) and a video-file sink that keeps the
     recording on Ctrl-C or a fatal error (``keep_on_abort``). An ``rtsp://`` OUTPUT gets an
     :class:`~vidlle.io.encode.RtspPublishSink` (``rtsp_transport``), for live and file inputs.
@@ -100,8 +121,8 @@ def plan(input_spec: str, output_spec: str, overwrite: bool, encode_config=None,
         if not src.exists():
             raise InputNotFoundError(f"input not found: {src}")
         if not src.is_file() or src.suffix.lower() in IMAGE_SUFFIXES:
-            raise OutputError(f"only video can be published to {_shown(output_spec)}; {src} is not a video file")
-        return VideoFileSource(src), RtspPublishSink(output_spec, encode_config, transport=rtsp_transport), "video"
+            raise OutputError(f"only video can be published to {redact(output_spec)}; {src} is not a video file")
+        return Plan(VideoFileSource(src), RtspPublishSink(output_spec, encode_config, transport=rtsp_transport), "video")
     src = Path(input_spec)
     out = Path(output_spec)
     if not src.exists():
@@ -123,28 +144,25 @@ def plan(input_spec: str, output_spec: str, overwrite: bool, encode_config=None,
             _probe_writable(out / images[0].name)
         else:
             _probe_writable(out)
-        return ImageSource(images, skip_unreadable=True), ImageSink(out, folder=True), "folder"
+        return Plan(ImageSource(images, skip_unreadable=True), ImageSink(out, folder=True), "folder")
 
     if not src.is_file():
         raise InputError(f"{src} is not a regular file")
     if src.suffix.lower() in IMAGE_SUFFIXES:
         _check_file_output(out, overwrite, IMAGE_SUFFIXES, "image")
-        return ImageSource([src]), ImageSink(out, folder=False), "image"
+        return Plan(ImageSource([src]), ImageSink(out, folder=False), "image")
 
     _check_file_output(out, overwrite, VIDEO_SUFFIXES, "video")
-    return VideoFileSource(src), VideoFileSink(out, encode_config), "video"
+    return Plan(VideoFileSource(src), VideoFileSink(out, encode_config), "video")
 
 
-def _shown(url: str) -> str:
-    return redact(url)
-
-
-def _plan_live(input_spec, output_spec, overwrite, encode_config, live_config, rtsp_transport):
+def _plan_live(input_spec: str, output_spec: str, overwrite: bool, encode_config: EncodeConfig,
+               live_config: LiveConfig | None, rtsp_transport: str) -> Plan:
     live_config = live_config or LiveConfig()
     check_available(input_spec, live_config)  # malformed spec, missing /dev/videoN: fail before anything
     if is_publish(output_spec):
         source = LiveSource(input_spec, live_config.for_output(recording=False))
-        return source, RtspPublishSink(output_spec, encode_config, transport=rtsp_transport), "live"
+        return Plan(source, RtspPublishSink(output_spec, encode_config, transport=rtsp_transport), "live")
     out = Path(output_spec)
     if out.is_dir() or out.suffix.lower() not in VIDEO_SUFFIXES:
         raise OutputError(
@@ -153,11 +171,11 @@ def _plan_live(input_spec, output_spec, overwrite, encode_config, live_config, r
         )
     _check_file_output(out, overwrite, VIDEO_SUFFIXES, "video")
     source = LiveSource(input_spec, live_config.for_output(recording=True))
-    return source, VideoFileSink(out, encode_config, keep_on_abort=True), "live"
+    return Plan(source, VideoFileSink(out, encode_config, keep_on_abort=True), "live")
 
 
-def open_source(spec: str, live_config=None):
-    """Source for ``vidlle preview SOURCE``: (source, kind) with kind live|video.
+def open_source(spec: str, live_config: LiveConfig | None = None) -> Source:
+    """The source of ``vidlle preview SOURCE``: a live source or a video file.
 
     Raises InputError/InputNotFoundError with a one-line message.
     """
@@ -167,11 +185,11 @@ def open_source(spec: str, live_config=None):
     if is_live(spec):
         live_config = live_config or LiveConfig()
         check_available(spec, live_config)
-        return LiveSource(spec, live_config.for_output(recording=False)), "live"
+        return LiveSource(spec, live_config.for_output(recording=False))
     src = Path(spec)
     if not src.exists():
         raise InputNotFoundError(f"input not found: {src}")
     if not src.is_file() or src.suffix.lower() in IMAGE_SUFFIXES:
         raise InputError(f"{src} is not a video file or live source (webcam:N, rtsp://..., testsrc)")
-    return VideoFileSource(src), "video"
+    return VideoFileSource(src)
 
