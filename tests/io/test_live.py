@@ -159,14 +159,14 @@ def test_test_pattern_camera_latest_frame_stats_and_stop():
 
 def test_drop_policy_follows_the_output_unless_chosen(tmp_path):
     rec = plan("testsrc:64x48", str(tmp_path / "rec.mkv"), overwrite=False).source
-    assert rec.drop_policy == "buffer" and not rec.latest_frame  # recordings keep frames
+    assert rec.config.drop_policy == "buffer" and not rec.latest_frame  # recordings keep frames
     pub = plan("testsrc:64x48", "rtsp://nvr.local/x", overwrite=False).source
-    assert pub.drop_policy == "latest" and pub.latest_frame  # relaying keeps latency low
-    assert open_source("testsrc").drop_policy == "latest"  # a window too
+    assert pub.config.drop_policy == "latest" and pub.latest_frame  # relaying keeps latency low
+    assert open_source("testsrc").config.drop_policy == "latest"  # a window too
     chosen = plan("testsrc:64x48", str(tmp_path / "b.mkv"), overwrite=False,
                   live_config=LiveConfig(drop_policy="latest")).source
-    assert chosen.drop_policy == "latest"
-    assert LiveSource("testsrc").drop_policy == "latest"  # auto, undecided: the low-latency one
+    assert chosen.config.drop_policy == "latest" and chosen.latest_frame
+    assert LiveSource("testsrc").latest_frame  # auto, undecided: the low-latency one
     assert LiveConfig(drop_policy="buffer", buffer_seconds=2).capacity(25) == 50
     assert LiveConfig(drop_policy="buffer", buffer_seconds=2).capacity(90000) == 60  # implausible rate: 30 fps
     assert LiveConfig(drop_policy="latest").capacity(25) == 1

@@ -58,7 +58,6 @@ class VideoFileSource(Source):
         self.corrupt = 0
         self.skipped = 0  # packets (or demuxer reads) that failed and were skipped
         self.missing = 0  # frames the stream declares that never decoded, when damage was skipped
-        self.resized = 0  # frames of another size than the first, resized to it
         self.notes: list[str] = []
 
     def open(self) -> StreamInfo:
@@ -161,7 +160,6 @@ class VideoFileSource(Source):
                 f"such frames are resized to {size[0]}x{size[1]}")
         if not any(n.startswith(note.split(" at frame")[0]) for n in self.notes):
             self.notes.append(note)
-        self.resized += 1
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
     def damage(self) -> str | None:

@@ -122,7 +122,6 @@ class LiveSource(Source):
         self.input = resolve(spec, config)
         self.shown = self.input.shown
         self.latest_frame = config.latest_frame
-        self.drop_policy = "latest" if config.latest_frame else "buffer"
         # A stall shows before the read timeout ends the connection, however short that is.
         self.stats = LiveStats(shown=self.shown, stall_after=min(config.stall_after, config.read_timeout / 2),
                                read_timeout=config.read_timeout)
@@ -138,7 +137,6 @@ class LiveSource(Source):
         self._last_pts = -1
         self._phase, self._phase_started = "connect", time.perf_counter()
         self._finite = False
-        self.resized = 0
 
     # -- public contract ------------------------------------------------------------------------
     def open(self) -> StreamInfo:
@@ -212,7 +210,6 @@ class LiveSource(Source):
         image = item.frame.to_ndarray(format="rgb24")
         if self._size and (image.shape[1], image.shape[0]) != self._size:
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
-            self.resized += 1
         pts = round((item.captured - self._t0) * 1000.0)
         if pts <= self._last_pts:
             pts = self._last_pts + 1

@@ -3,8 +3,9 @@
 - :mod:`vidlle.scale.config`: ``cameras.yaml`` -> frozen :class:`CameraConfig` per camera.
 - :mod:`vidlle.scale.camera`: :class:`CameraWorker`, one camera's LiveSource -> Enhancer -> sink
   (the ordinary :class:`~vidlle.pipeline.Pipeline`), with recordings rotated by time.
-- :mod:`vidlle.scale.service`: ``vidlle serve``: a worker per camera in a Ray actor (restarted by
-  Ray when it crashes), or in a thread of this process when Ray is not installed; stats table.
+- :mod:`vidlle.scale.hosts`: what runs the workers (``serve --host``): a Ray actor per camera
+  (restarted by Ray when it crashes), or a thread of this process when Ray is not installed.
+- :mod:`vidlle.scale.service`: ``vidlle serve``: the cameras' host, the polling loop, the stats table.
 - :mod:`vidlle.scale.backlog`: ``vidlle enhance 'dir/*.mp4' out/ --ray``: every file exactly as
   ``vidlle enhance in out`` does it, as Ray tasks (or one after another without Ray).
 

@@ -40,7 +40,6 @@ from vidlle.extras import require_torch
 from vidlle.io.encode import VIDEO_SUFFIXES
 from vidlle.io.livespec import resolve
 from vidlle.io.redact import redact
-from vidlle.io.sinks import segment_path
 from vidlle.io.plan import is_live, is_publish
 from vidlle.models import get_spec, load_model
 from vidlle.scale import SCALE_EXTRA
@@ -128,10 +127,6 @@ class CameraConfig:
         # Recordings keep frames (a buffer absorbs jitter); relaying or stats-only keep latency low.
         return self.live.for_output(recording=self.output_kind == "file")
 
-    def segment_path(self, when: float) -> Path:
-        """The file a segment starting at ``when`` (time.time()) is recorded to (before de-duplication)."""
-        return segment_path(self.output, when)
-
 
 @dataclass(frozen=True)
 class ServiceConfig:
@@ -139,12 +134,6 @@ class ServiceConfig:
 
     path: str
     cameras: tuple[CameraConfig, ...]
-
-    def camera(self, name: str) -> CameraConfig:
-        for cam in self.cameras:
-            if cam.name == name:
-                return cam
-        raise KeyError(name)
 
 
 # Every key of a camera: the camera's own fields and those of the settings it carries (group
