@@ -22,24 +22,8 @@ import time
 import numpy as np
 
 from vidlle.io.live import LiveSource
+from vidlle.io.sinks import NullSink
 from vidlle.pipeline import Pipeline
-
-
-class _NullSink:
-    def __init__(self):
-        self.written = 0
-
-    def open(self, info):
-        pass
-
-    def write(self, item):
-        self.written += 1
-
-    def close(self):
-        pass
-
-    def abort(self):
-        pass
 
 
 def measure(size: str, fps: float, seconds: float, transform, warmup: float = 1.0) -> dict:
@@ -54,7 +38,7 @@ def measure(size: str, fps: float, seconds: float, transform, warmup: float = 1.
             enhanced.extend(now - f.captured for f in frames)
         return out
 
-    pipe = Pipeline(source, timed, _NullSink())
+    pipe = Pipeline(source, timed, NullSink())
     threading.Timer(seconds + warmup, pipe.request_stop).start()
     started[0] = time.perf_counter()
     stats = pipe.run()

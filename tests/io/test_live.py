@@ -212,7 +212,7 @@ def test_overflow_thins_the_buffer_evenly():
     assert [c.seq for c in buf] == [0, 2] and buf[1].discontinuity
 
 
-class _StopAfter:
+class _StopAfter(Sink):
     """Sink that stops its pipeline after ``n`` frames (the test waits on a count, not a clock)."""
 
     def __init__(self, n: int):
