@@ -10,6 +10,7 @@ every file through :mod:`vidlle.scale.backlog`, which runs each as the same Enha
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import click
 
@@ -91,7 +92,7 @@ def enhance(input: str, output: str, settings: EnhanceSettings, live: LiveConfig
                          f"the other {stats.frames} were written to {output}")
 
 
-def _notes(notes) -> None:
+def _notes(notes: Iterable[str]) -> None:
     for note in dict.fromkeys(notes):
         say(f"note: {note}")
 
