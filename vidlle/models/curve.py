@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidlle.apply import curve_tone
-from vidlle.models.configs import CurveConfig
+from vidlle.models.registry import CurveConfig
 from vidlle.models.tone import hue_preserving_apply, upsample_params
 
 __all__ = ["CurveConfig", "CurveNet", "apply_curve", "curve_steps", "upsample_params"]
