@@ -190,12 +190,20 @@ def fold_constants(model):
     return model
 
 
-def ort_session(onnx: bytes | str | Path, providers: Sequence = ("CPUExecutionProvider",), threads: int = 1):
-    """An onnxruntime session (raises EngineError naming the extra when onnxruntime is missing)."""
+def import_onnxruntime():
+    """The ``onnxruntime`` module, or EngineError (a BackendError) saying it is missing."""
     try:
-        import onnxruntime as ort
+        import onnxruntime
     except ImportError:
-        raise EngineError("onnxruntime is not installed (pip install 'vidlle[onnx]')") from None
+        # a core requirement, so only a broken or partial install lacks it
+        raise EngineError("onnxruntime is not installed (a core requirement of vidlle: "
+                          "pip install onnxruntime)") from None
+    return onnxruntime
+
+
+def ort_session(onnx: bytes | str | Path, providers: Sequence = ("CPUExecutionProvider",), threads: int = 1):
+    """An onnxruntime session (EngineError when onnxruntime is missing)."""
+    ort = import_onnxruntime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

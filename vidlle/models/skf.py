@@ -2,8 +2,8 @@
 
 The teacher (``train/skf``: an encoder-decoder with SKF's semantic-aware embedding, trained with
 the semantic colour-histogram and semantic adversarial losses; Wu et al., CVPR 2023) needs a
-segmenter and a full-resolution network. The student needs neither at inference. It keeps the
-design's model interface:
+segmenter and a full-resolution network. The student needs neither at inference. It is an
+enhancer as the registry describes one (:mod:`vidlle.models.registry`):
 
 * :class:`SKFStudent` is the *parameter predictor*. It sees the frame downscaled (long side
   ``predict_size``) and predicts a *selector map* ``s`` (N, 3, h, w) in [-1, 1] at that low
