@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from vidlle.models import get_spec, load_model
+from vidlle.models import available_models, get_spec, load_model
 from vidlle.models.registry import bank_table
 from vidlle.models.shipped import load_runtime, runtime_paths
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
 
-@pytest.mark.parametrize("model", ["curve", "skf"])
+@pytest.mark.parametrize("model", available_models())
 def test_shipped_runtime_is_current_for_the_shipped_weights(model):
     graph, meta_path = runtime_paths(model)
     meta = json.loads(meta_path.read_text())
