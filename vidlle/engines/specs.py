@@ -1,8 +1,8 @@
 """What export and engine builds need around each model's parameter predictor.
 
-The models themselves are described by their registry entries (:class:`vidlle.models.registry.
-ModelSpec`): how a frame is sized for the predictor (``input_size``), and in ``export``
-(:class:`vidlle.models.registry.ExportSpec`) the range of inputs it can ever be given (which
+The models themselves are described by their registry entries
+(:class:`~vidlle.models.registry.ModelSpec`): how a frame is sized for the predictor
+(``input_size``), and in ``export`` (:class:`~vidlle.models.registry.ExportSpec`) the range of inputs it can ever be given (which
 bounds the TensorRT profiles), the ONNX names and axes and how to judge an exported copy
 against torch. Nothing in ``engines/`` names a model; this module adds what is the engines'
 own: which weights file (:class:`ModelSource`), TensorRT profiles, frame sizes and the
