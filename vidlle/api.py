@@ -27,7 +27,7 @@ from vidlle.frames import Frame
 from vidlle.models import LazyModule, get_spec, load_model
 from vidlle.models.shipped import load_runtime
 from vidlle.overlay import overlay_for
-from vidlle.predictor import predictor_input, predictor_size, reduced_copies
+from vidlle.predictor import predictor_input, reduced_copies
 from vidlle.settings import EnhancerConfig
 from vidlle.temporal import TemporalConfig, TemporalState
 
@@ -97,7 +97,7 @@ class Enhancer:
     def _predictor_input(self, frame: np.ndarray, quarter: np.ndarray | None = None) -> np.ndarray:
         """(H, W, 3) uint8 -> (3, h, w) float32 in [0, 1] at the predictor's size (``quarter``:
         the frame's quarter-size copy when the caller has one, see :func:`predictor_input`)."""
-        size = predictor_size(frame.shape[0], frame.shape[1], self.model_config.predict_size)
+        size = self.spec.input_size(self.model_config, frame.shape[0], frame.shape[1])
         return predictor_input(frame, size, quarter)
 
     def predict_params(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
