@@ -13,7 +13,7 @@ test pattern), enhance (curve model + temporal, the default), encode (x264 veryf
 the *enhanced* frames, whose amplified noise costs more bits than the test pattern's clean ones).
 docs/capacity.md turns these into streams per core.
 
-    python benchmarks/scale.py [--streams 1,2,4] [--seconds 20] [--host auto|ray|threads] [--json out.json]
+    python benchmarks/scale.py [--streams 1,2,4] [--seconds 20] [--run-on auto|ray|threads] [--json out.json]
     python benchmarks/scale.py --only costs
 """
 
@@ -166,7 +166,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--fps", type=int, default=25, help="frame rate of each virtual camera")
-    ap.add_argument("--host", default="auto", choices=["auto", "ray", "threads"])
+    ap.add_argument("--run-on", dest="host", default="auto", choices=["auto", "ray", "threads"])
     ap.add_argument("--output", default="file", choices=["file", "none"])
     ap.add_argument("--device", default="cpu", help="cpu or cuda (part 1: where the cameras enhance)")
     ap.add_argument("--only", choices=["streams", "costs"])

@@ -57,7 +57,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def start_serve(config: Path, port: int | None, stats: Path | None = None) -> subprocess.Popen:
-    args = [sys.executable, "-m", "vidlle", "serve", str(config), "--host", "threads", "-q"]
+    args = [sys.executable, "-m", "vidlle", "serve", str(config), "--run-on", "threads", "-q"]
     if port:
         args += ["--http", f"127.0.0.1:{port}"]
     else:  # readiness from the stats file (the page is not there)

@@ -365,7 +365,7 @@ def test_serve_refuses_a_bad_stats_json_path_before_starting_any_camera(tmp_path
     cams = tmp_path / "cams.yaml"
     cams.write_text("cameras:\n  - name: one\n    source: testsrc:64x48@5\n    output: rec/{name}.mkv\n")
     started = time.monotonic()
-    code, err = run(capsys, "serve", cams, "--host", "threads", "--stats-json", tmp_path / "no" / "such" / "s.json")
+    code, err = run(capsys, "serve", cams, "--run-on", "threads", "--stats-json", tmp_path / "no" / "such" / "s.json")
     assert code == 1 and "cannot write" in err and err.count("\n") == 1, err
     assert time.monotonic() - started < 10 and not (tmp_path / "rec").exists()  # no camera ran
 
@@ -380,7 +380,7 @@ def test_serve_keeps_each_camera_failure_traceback_in_its_log_and_debug_shows_it
     from vidlle.errors import ScaleError
 
     with pytest.raises(ScaleError, match="2 of 2 cameras failed"):  # --debug: the error itself, not one line
-        main(["--debug", "serve", str(cams), "--host", "threads", "-q"])
+        main(["--debug", "serve", str(cams), "--run-on", "threads", "-q"])
     err = capsys.readouterr().err
     log = tmp_path / "logs" / "gate.log"
     text = log.read_text()
@@ -389,6 +389,6 @@ def test_serve_keeps_each_camera_failure_traceback_in_its_log_and_debug_shows_it
     assert "gate: 0 frames, nothing recorded; failed: " in err and f"(traceback in {log})" in err, err
     assert "Traceback (most recent call last)" in err and SECRET not in err  # --debug shows it
     assert not (tmp_path / "logs" / "dock.log").exists()  # log: none
-    code, err = run(capsys, "serve", cams, "--host", "threads", "-q")
+    code, err = run(capsys, "serve", cams, "--run-on", "threads", "-q")
     assert code == 1 and "Traceback" not in err, err  # without --debug: the file only, now two entries
     assert log.read_text().count("camera gate failed") == 2

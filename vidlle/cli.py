@@ -135,10 +135,10 @@ def sample(output, size, seconds, fps, overwrite):
 @click.argument("config", metavar="CONFIG", type=click.Path(dir_okay=False))
 @click.option("--address", help="Join this Ray cluster (host:6379, ray://host:10001, auto) "
                                  "[default: $RAY_ADDRESS, else start Ray locally].")
-@click.option("--host", type=click.Choice(CAMERA_HOSTS), default="auto", show_default=True,
+@click.option("--run-on", "host", type=click.Choice(CAMERA_HOSTS), default="auto", show_default=True,
               help="What runs the cameras. ray: one actor per camera; threads: every camera in this process; "
                    "auto: ray when installed.")
-@click.option("--engine", type=click.Choice(CAMERA_HOSTS), hidden=True, help="The former name of --host.")
+@click.option("--engine", type=click.Choice(CAMERA_HOSTS), hidden=True, help="The former name of --run-on.")
 @click.option("--stats-every", type=click.FloatRange(0.5, 3600), default=10.0, show_default=True,
               help="Seconds between stats tables.")
 @click.option("--stats-json", type=click.Path(dir_okay=False),
@@ -158,9 +158,9 @@ def serve(config, address, host, engine, stats_every, stats_json, duration, chec
     cameras and finalises every recording. See docs/capacity.md for sizing."""
     from vidlle.scale.serve import serve as run_serve
 
-    if engine is not None:  # commands written before --engine became --host keep working
+    if engine is not None:  # commands written before --engine became --run-on keep working
         if host not in ("auto", engine):
-            raise click.UsageError("--engine is the former name of --host; give one of them, not both")
+            raise click.UsageError("--engine is the former name of --run-on; give one of them, not both")
         host = engine
     debug = bool(click.get_current_context().find_root().params.get("debug"))
     run_serve(config, host=host, address=address, stats_every=stats_every, stats_json=stats_json,

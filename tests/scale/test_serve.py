@@ -133,19 +133,19 @@ def test_without_ray_cameras_run_in_threads_and_say_how_to_scale(tmp_path, capsy
 
 
 def test_engine_is_a_hidden_alias_of_host(capsys, monkeypatch):
-    """Commands written with the former --engine keep working; --help shows only --host."""
+    """Commands written with the former --engine keep working; --help shows only --run-on."""
     import vidlle.scale.serve
 
     asked = []
     monkeypatch.setattr(vidlle.scale.serve, "serve", lambda config, **kw: asked.append(kw["host"]))
-    for args in (["--engine", "threads"], ["--host", "threads"], ["--host", "ray", "--engine", "ray"], []):
+    for args in (["--engine", "threads"], ["--run-on", "threads"], ["--run-on", "ray", "--engine", "ray"], []):
         assert main(["serve", "cams.yaml", *args]) == 0
     assert asked == ["threads", "threads", "ray", "auto"]
-    assert main(["serve", "cams.yaml", "--host", "ray", "--engine", "threads"]) == 2  # which one? a usage error
-    assert "--engine is the former name of --host" in capsys.readouterr().err
+    assert main(["serve", "cams.yaml", "--run-on", "ray", "--engine", "threads"]) == 2  # which one? a usage error
+    assert "--engine is the former name of --run-on" in capsys.readouterr().err
     assert main(["serve", "--help"]) == 0
     shown = capsys.readouterr().out
-    assert "--host [auto|ray|threads]" in shown and "--engine" not in shown
+    assert "--run-on [auto|ray|threads]" in shown and "--engine" not in shown
 
 
 @needs_rtsp
@@ -201,7 +201,7 @@ def test_sigterm_stops_the_ray_service_and_finalises_recordings(tmp_path):
     config = tmp_path / "cams.json"  # JSON needs no PyYAML
     config.write_text(json.dumps({"defaults": {"num_cpus": 0.5}, "cameras": cams}))
     stats = tmp_path / "stats.json"
-    proc = subprocess.Popen([sys.executable, "-m", "vidlle", "serve", str(config), "--host", "ray",
+    proc = subprocess.Popen([sys.executable, "-m", "vidlle", "serve", str(config), "--run-on", "ray",
                              "--stats-every", "1", "--stats-json", str(stats)], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

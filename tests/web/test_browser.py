@@ -113,7 +113,7 @@ def test_serve_page_follows_a_killed_camera_and_a_leaving_viewer_changes_no_reco
             "cameras": [{"name": "door", "source": camera.url, "output": "none"},
                         {"name": "yard", "source": "testsrc:320x180@15", "output": str(tmp_path / "yard.mkv")}]}))
         port = free_port()
-        proc = start(["serve", str(config), "--host", "threads", "--stats-every", "1", "-q"], port)
+        proc = start(["serve", str(config), "--run-on", "threads", "--stats-every", "1", "-q"], port)
         try:
             with chromium() as driver:
                 driver.get(f"http://127.0.0.1:{port}/")

@@ -3,7 +3,7 @@
 - :mod:`vidlle.scale.config`: ``cameras.yaml`` -> frozen :class:`CameraConfig` per camera.
 - :mod:`vidlle.scale.camera`: :class:`CameraWorker`, one camera's LiveSource -> Enhancer -> sink
   (the ordinary :class:`~vidlle.pipeline.Pipeline`), with recordings rotated by time.
-- :mod:`vidlle.scale.hosts`: what runs the workers (``serve --host``): a Ray actor per camera
+- :mod:`vidlle.scale.hosts`: what runs the workers (``serve --run-on``): a Ray actor per camera
   (restarted by Ray when it crashes), or a thread of this process when Ray is not installed.
 - :mod:`vidlle.scale.service`: ``vidlle serve``: the cameras' host, the polling loop, the stats table.
 - :mod:`vidlle.scale.backlog`: ``vidlle enhance 'dir/*.mp4' out/ --ray``: every file exactly as

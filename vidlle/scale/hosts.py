@@ -1,4 +1,4 @@
-"""How ``vidlle serve`` hosts its cameras (``--host``): one interface, two hosts.
+"""How ``vidlle serve`` hosts its cameras (``--run-on``): one interface, two hosts.
 
 A :class:`CameraHost` starts a :class:`~vidlle.scale.camera.CameraWorker` per camera, reads
 their stats into the driver's :class:`~vidlle.scale.service.CameraView` of each camera, and stops

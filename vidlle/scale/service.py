@@ -104,7 +104,7 @@ class Service:
         if host == "auto":
             host = "ray" if address is not None or ray_available() else "threads"
         if host == "threads" and address is not None:
-            raise ScaleError("--address joins a Ray cluster; it cannot be combined with --host threads")
+            raise ScaleError("--address joins a Ray cluster; it cannot be combined with --run-on threads")
         self.config = config
         self.host: CameraHost = HOSTS[host](address)
         self.views = {cam.name: CameraView(cam) for cam in config.cameras}
