@@ -80,6 +80,21 @@ def test_audio_reencoded_when_container_cannot_hold_it_and_odd_size_padded(tmp_p
     assert len(frames) == 5
 
 
+def test_every_video_suffix_holds_the_default_codec_and_the_audio(clips, tmp_path, capsys):
+    # FFmpeg answers "which codecs can this muxer hold" only for muxers with a codec table; MPEG-TS
+    # has none and seemed to hold MPEG-2 alone, so `enhance in.mp4 out.ts` used to be refused.
+    for suffix, audio in ((".ts", "aac"), (".mkv", "aac"), (".mov", "aac"), (".flv", "aac")):
+        out = tmp_path / f"out{suffix}"
+        code, err = run(capsys, "enhance", clips["plain"], out, "-q")
+        assert code == 0, (suffix, err)
+        with av.open(str(out)) as c:
+            assert c.streams.video[0].codec_context.name == "h264", suffix
+            assert [s.codec_context.name for s in c.streams.audio] == [audio], suffix
+        assert len(decode_video(out)[1]) == 12, suffix
+    code, err = run(capsys, "enhance", clips["plain"], tmp_path / "out.webm")  # WebM: VP8/VP9/AV1 only
+    assert code == 1 and "a .webm file cannot hold libx264 video; choose another --codec" in err
+
+
 def test_codec_crf_preset_flags(clips, tmp_path, capsys):
     small, big = tmp_path / "q40.mkv", tmp_path / "q10.mkv"
     assert run(capsys, "enhance", clips["plain"], small, "--crf", "40", "--preset", "ultrafast", "-q")[0] == 0

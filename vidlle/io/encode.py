@@ -41,6 +41,9 @@ _AUDIO_FALLBACKS = ("aac", "libopus", "opus", "libvorbis", "libmp3lame")
 # (:func:`_descriptor_path`), a name FFmpeg cannot guess a format from.
 _MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi",
            ".ts": "mpegts", ".flv": "flv"}
+# FFmpeg's codec query (``supported_codecs``) answers only for muxers with a codec tag table; the
+# MPEG-TS muxer has none and would seem to hold MPEG-1/2 alone. What it does map to a stream type:
+_QUERY_BLIND = {".ts": {"h264", "hevc", "mpeg4", "mpeg1video", "mpeg2video", "aac", "mp2", "mp3", "ac3", "eac3", "opus"}}
 # Live recordings in these are fragmented MP4: a killed process leaves a playable file.
 _FRAGMENTED_SUFFIXES = {".mp4", ".m4v", ".mov"}
 # Encoders that take x264-style -crf/-preset options.
@@ -181,7 +184,7 @@ class VideoFileSink(Sink):
         except av.FFmpegError as exc:
             self._release(remove=True)
             raise EncodeError(f"cannot create {self.path}: {exc}") from None
-        if cfg.codec not in out.supported_codecs and av.Codec(cfg.codec, "w").name not in out.supported_codecs:
+        if not self._holds(cfg.codec):
             raise EncodeError(f"a {self.path.suffix} file cannot hold {cfg.codec} video; choose another --codec")
         self._pad = even_padding(cfg.pix_fmt, info.height, info.width)
         if any(self._pad):
@@ -249,14 +252,19 @@ class VideoFileSink(Sink):
         os.close(self._fd)
         self._fd = None
 
+    def _holds(self, codec: str) -> bool:
+        """Whether the output container can hold ``codec`` (an encoder or codec name)."""
+        names = {codec, _codec_id_name(codec)}
+        return bool(names & (set(self._out.supported_codecs) | _QUERY_BLIND.get(self.path.suffix.lower(), set())))
+
     def _add_audio(self, stream) -> None:
         out = self._out
         name = stream.codec_context.name
-        if name in out.supported_codecs:
+        if self._holds(name):
             self._audio[stream.index] = (out.add_stream_from_template(stream), None)
             return
         for target in _AUDIO_FALLBACKS:
-            if target in out.supported_codecs or _codec_id_name(target) in out.supported_codecs:
+            if self._holds(target):
                 try:
                     ostream = out.add_stream(target, rate=stream.codec_context.sample_rate)
                 except (av.FFmpegError, ValueError):
@@ -466,6 +474,6 @@ def _reason(exc: Exception) -> str:
 def _codec_id_name(encoder: str) -> str:
     """Codec (format-level) name of an encoder, e.g. libopus -> opus."""
     try:
-        return av.Codec(encoder, "w").name
+        return av.Codec(encoder, "w").canonical_name
     except (av.FFmpegError, ValueError):
         return encoder
