@@ -73,3 +73,16 @@ def test_summary_and_progress_lines_share_one_formatter():
     assert progress[1:-1] == stats.live.parts(stats.latencies.quantile_ms(0.5))
     assert "2 concealed, 1 skipped" in progress and "1 skipped" in summary and summary[-1] == progress[-2]
 
+
+
+def test_the_rate_shows_from_one_second_on():
+    # A backlog's clock starts when its first file reports, with a few frames already counted.
+    stats = Stats(expected=150)
+    stats.frames, stats.finished_at = 2, stats.started + 0.001  # the clock stands still at finished_at
+    term = _Terminal()
+    bar = ProgressBar(stream=term)
+    bar(stats)
+    assert term.getvalue().endswith("2/150   1%      - fps ETA -:--:--\033[K")
+    stats.frames, stats.finished_at = 50, stats.started + 2.0
+    bar(stats)
+    assert " 50/150  33%   25.0 fps ETA 0:00:04\033[K" in term.getvalue()

@@ -12,6 +12,13 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+_MIN_RATE_SECONDS = 1.0
+
+
+def _rate(fps: float) -> str:
+    return f"{fps:6.1f} fps" if fps > 0 else "     - fps"
+
+
 def live_line(stats: Stats) -> str:
     """Progress of a live run: ``812 frames | in 25.0 fps, out 24.8 fps | 3 dropped | latency 95 ms |
     buffer 2/50 | streaming | 0:00:33`` (state: streaming, stalled 3 s, reconnecting, attempt 2,
@@ -41,7 +48,9 @@ class ProgressBar:
         self._drawn = False
 
     def __call__(self, stats: Stats) -> None:
-        fps = stats.fps
+        # A rate over the first fraction of a second says nothing (a backlog's clock can start
+        # with a few frames already counted: thousands of fps); it shows from one second on.
+        fps = stats.fps if stats.elapsed >= _MIN_RATE_SECONDS else 0.0
         events = stats.live.poll_events() if stats.live is not None else []
         for event in events:
             # Above the bar: clear the line being redrawn, print the event; the bar follows.
@@ -53,10 +62,10 @@ class ProgressBar:
             frac = min(1.0, stats.frames / stats.expected)
             filled = int(frac * self.width)
             bar = "#" * filled + "." * (self.width - filled)
-            eta = (stats.expected - stats.frames) / fps if fps > 0 else 0.0
-            line = f"[{bar}] {stats.frames}/{stats.expected} {frac:4.0%} {fps:6.1f} fps ETA {_clock(eta)}"
+            eta = _clock((stats.expected - stats.frames) / fps) if fps > 0 else "-:--:--"
+            line = f"[{bar}] {stats.frames}/{stats.expected} {frac:4.0%} {_rate(fps)} ETA {eta}"
         else:
-            line = f"{stats.frames} frames {fps:6.1f} fps {_clock(stats.elapsed)}"
+            line = f"{stats.frames} frames {_rate(fps)} {_clock(stats.elapsed)}"
         if self.tty:
             self.stream.write("\r" + line + "\033[K")
             self._drawn = True
