@@ -88,7 +88,6 @@ def resident_rows(model: str, sizes: list[str], device: str, batch: int, seconds
     import torch
     import torch.nn.functional as F
 
-    from vidlle.engines.specs import get_export_spec
     from vidlle.api import Enhancer
     from vidlle.models.tone import resident_apply
 
@@ -112,7 +111,7 @@ def resident_rows(model: str, sizes: list[str], device: str, batch: int, seconds
         for size in sizes:
             width, height = SIZES[size] if size in SIZES else (int(v) for v in size.lower().split("x"))
             frames = torch.randint(0, 40, (batch, 3, height, width), dtype=torch.uint8, device=dev)
-            h, w = get_export_spec(model).input_hw(enh.model_config, height, width)
+            h, w = enh.spec.input_size(enh.model_config, height, width)
 
             def predictor():
                 small = F.interpolate(frames.to(dtype), size=(h, w), mode="area") * (1.0 / 255.0)

@@ -27,7 +27,7 @@ from vidlle.frames import Frame
 from vidlle.models import LazyModule, get_spec, load_model
 from vidlle.models.shipped import load_runtime
 from vidlle.overlay import overlay_for
-from vidlle.predictor import ReducedCopies, predictor_input, predictor_size
+from vidlle.predictor import ReducedCopies, predictor_input
 from vidlle.settings import EnhancerConfig
 from vidlle.temporal import TemporalConfig, TemporalState
 
@@ -118,7 +118,7 @@ class Enhancer:
     def _predictor_input(self, copies: ReducedCopies) -> np.ndarray:
         """The frame's predictor input, (3, h, w) float32 in [0, 1] (:func:`predictor_input`)."""
         frame = copies.frame
-        size = predictor_size(frame.shape[0], frame.shape[1], self.model_config.predict_size)
+        size = self.spec.input_size(self.model_config, frame.shape[0], frame.shape[1])
         return predictor_input(copies, size)
 
     def _predict(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:

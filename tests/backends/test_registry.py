@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import pytest
 
 from vidlle import Enhancer
@@ -18,8 +19,8 @@ from vidlle.backends import (
     model_source,
 )
 from vidlle.backends.base import Backend
-from vidlle.errors import BackendError
-from vidlle.models import load_model
+from vidlle.errors import BackendError, ModelError
+from vidlle.models import load_model, registry
 
 
 def test_registry_lists_every_runtime_lazily():
@@ -85,3 +86,31 @@ def test_auto_with_nothing_able_lists_the_reasons():
 def test_model_source_hashes_the_weights_file():
     src = model_source("curve")
     assert src.model == "curve" and len(src.sha256) == 64 and src.weights.name == "curve.pt"
+
+
+@pytest.fixture
+def torch_only_model(monkeypatch):
+    """A registered enhancer whose entry has no export spec (the curve network and weights under
+    another name, so no shipped graph either): only the torch backend can run it."""
+    spec = registry.ModelSpec(name="plain", description="curve network without an export spec",
+                              network="vidlle.models.curve:CurveNet", config=registry.CurveConfig,
+                              input_size=registry.fit_long_side, weights="curve.pt", tone=registry.CurveSteps())
+    monkeypatch.setitem(registry._REGISTRY, "plain", spec)
+    return spec.name
+
+
+def test_auto_falls_back_to_torch_for_a_model_without_an_export_spec(torch_only_model):
+    pytest.importorskip("onnxruntime")
+    enh = Enhancer(torch_only_model)
+    assert enh.backend.name == "torch" and enh.backend.chosen_by_auto
+    assert enh.backend.notes == ["auto skipped onnxruntime: model 'plain' has no export spec "
+                                 "(exportable: curve, segment, skf)"]
+    reference = Enhancer("curve", backend="torch")
+    frame = np.random.default_rng(0).integers(0, 60, (48, 64, 3), dtype=np.uint8)
+    assert np.array_equal(enh.enhance(frame), reference.enhance(frame))
+
+
+def test_onnxruntime_asked_for_a_model_without_an_export_spec_is_one_error(torch_only_model):
+    pytest.importorskip("onnxruntime")
+    with pytest.raises(ModelError, match="^model 'plain' has no export spec"):
+        Enhancer(torch_only_model, backend="onnxruntime")

@@ -43,7 +43,7 @@ def test_engine_selection_per_input_shape(monkeypatch, tmp_path):
     import torch
 
     from vidlle.engines.cache import ArtifactCache
-    from vidlle.engines.specs import Profile, get_export_spec
+    from vidlle.engines.specs import Profile, default_profile, get_export_spec
     from vidlle.engines.tensorrt import engine_key
 
     monkeypatch.setenv("VIDLLE_CACHE", str(tmp_path))
@@ -53,7 +53,7 @@ def test_engine_selection_per_input_shape(monkeypatch, tmp_path):
     monkeypatch.setattr("vidlle.engines.tensorrt.compute_capability", lambda device="cuda": "9.0")
     src = model_source("curve")
     cache = ArtifactCache()
-    wide = get_export_spec("curve").default_profile(load_model("curve")[1])
+    wide = default_profile(get_export_spec("curve"), load_model("curve")[1])
     fixed = Profile((1, 3, 72, 128), (1, 3, 72, 128), (8, 3, 72, 128))
     paths = {p: cache.store(engine_key(src, "o" * 64, "fp16", p, "10.3.0", "9.0"), p.tag().encode())
              for p in (wide, fixed)}

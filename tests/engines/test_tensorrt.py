@@ -16,8 +16,10 @@ from vidlle.engines.specs import (
     FRAME_SIZES,
     ModelSource,
     Profile,
+    default_profile,
     get_export_spec,
     parse_frame_size,
+    profile_for_frames,
 )
 from vidlle.engines.tensorrt import (
     BUILD_VERSION,
@@ -42,19 +44,19 @@ def test_every_16_9_frame_maps_to_the_same_predictor_input():
 
 
 def test_default_profile_covers_every_frame_size():
-    p = SPEC.default_profile(CONFIG)
+    p = default_profile(SPEC, CONFIG)
     assert p.opt == (1, 3, 72, 128) and p.min == (1, 3, 1, 1) and p.max == (64, 3, 128, 128)
     for h, w in [(1, 1), (2, 2), (97, 161), (1080, 1920), (1920, 1080), (2160, 3840), (5000, 1), (128, 128)]:
         assert p.covers(SPEC.input_shape(CONFIG, h, w, batch=64)), (h, w)
     assert not p.covers((65, 3, 72, 128))
-    assert SPEC.default_profile(CONFIG, opt_batch=8, max_batch=16).opt[0] == 8
+    assert default_profile(SPEC, CONFIG, opt_batch=8, max_batch=16).opt[0] == 8
 
 
 def test_profile_from_frame_sizes_is_in_predictor_space():
     frames = [parse_frame_size(s) for s in ("360p", "1080p", "4k")]
-    p = SPEC.profile_for_frames(CONFIG, frames, opt_batch=4, max_batch=16)
+    p = profile_for_frames(SPEC, CONFIG, frames, opt_batch=4, max_batch=16)
     assert p == Profile((1, 3, 72, 128), (4, 3, 72, 128), (16, 3, 72, 128))
-    portrait = SPEC.profile_for_frames(CONFIG, [(360, 640), (1080, 1920), (1920, 1080)])
+    portrait = profile_for_frames(SPEC, CONFIG, [(360, 640), (1080, 1920), (1920, 1080)])
     assert portrait.min == (1, 3, 72, 72) and portrait.max[2:] == (128, 128)
     assert parse_frame_size("640x360") == (360, 640)
     with pytest.raises(ValueError):
@@ -64,7 +66,7 @@ def test_profile_from_frame_sizes_is_in_predictor_space():
 
 
 def test_profile_tag_and_dict_round_trip():
-    p = SPEC.default_profile(CONFIG)
+    p = default_profile(SPEC, CONFIG)
     assert Profile.from_dict(p.as_dict()) == p
     assert p.tag() == "b1-64_h1-128_w1-128_opt1x72x128"
 
@@ -85,7 +87,7 @@ def test_matching_engines_filters_by_identity_and_state(tmp_path):
     src = ModelSource("curve", Path("/w.pt"), "a" * 64)
     cache = ArtifactCache(tmp_path)
     fixed = Profile((1, 3, 72, 128), (1, 3, 72, 128), (8, 3, 72, 128))
-    wide = SPEC.default_profile(CONFIG)
+    wide = default_profile(SPEC, CONFIG)
     cache.store(engine_key(src, "o" * 64, "fp16", wide, "10.3.0", "9.0"), b"a")
     cache.store(engine_key(src, "o" * 64, "fp16", fixed, "10.3.0", "9.0"), b"b")
     cache.store(engine_key(src, "o" * 64, "fp32", fixed, "10.3.0", "9.0"), b"c")   # other precision
@@ -224,7 +226,7 @@ def test_get_engine_builds_once_caches_and_rebuilds_on_upgrade(monkeypatch, tmp_
     path, meta = get_engine(src, "fp16", cache=cache, log=log.append)
     assert path.read_bytes() == b"PLAN" and path.suffix == ".engine"
     assert meta["key"]["tensorrt"] == "10.3.0" and meta["key"]["compute_capability"] == "9.0"
-    assert Profile.from_dict(meta["key"]["profile"]) == SPEC.default_profile(CONFIG)
+    assert Profile.from_dict(meta["key"]["profile"]) == default_profile(SPEC, CONFIG)
     assert meta["extra"]["gpu"] == "Stand-in GPU" and meta["extra"]["verification"]["ok"]
     assert meta["extra"]["onnx"].endswith("-fp32-opset17.onnx")  # TensorRT 10: fp32 graph + FP16 flag
     assert ("set_flag", "FP16") in trt.calls and any("TensorRT engine vs torch" in m for m in log)

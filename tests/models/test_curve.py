@@ -3,7 +3,7 @@ import torch
 
 from vidlle.errors import ModelError
 from vidlle.models import available_models, get_spec, load_model
-from vidlle.models.curve import CurveConfig, CurveNet, apply_curve, curve_steps
+from vidlle.models.curve import CurveConfig, CurveNet, curve_steps
 from vidlle.predictor import predictor_size
 
 
@@ -29,9 +29,9 @@ def test_curve_steps_maps_unit_interval_into_itself_and_brightens():
     assert torch.allclose(curve_steps(x, torch.zeros_like(x), 8), x)
 
 
-def test_apply_curve_upsamples_low_res_map():
+def test_reference_apply_upsamples_low_res_map():
     x = torch.full((1, 3, 8, 8), 0.1)
-    y = apply_curve(x, torch.full((1, 3, 2, 2), -0.5), 4)
+    y = CurveNet(CurveConfig(steps=4)).apply(x, torch.full((1, 3, 2, 2), -0.5))
     assert y.shape == x.shape and (y > x).all()
 
 
@@ -48,6 +48,11 @@ def test_registry_loads_shipped_weights_strictly():
 def test_registry_errors(tmp_path):
     with pytest.raises(ModelError, match="unknown model"):
         get_spec("nope")
+    # the overlay's segmenter has an entry (for export) but is not an enhancer
+    assert available_models() == ["curve", "skf"]
+    with pytest.raises(ModelError, match=r"unknown model 'segment' \(available: curve, skf\)"):
+        get_spec("segment")
+    assert get_spec("segment", enhancer=False).export.dynamic_hw is False
     bad = tmp_path / "bad.pt"
     torch.save({"config": {"width": 4}, "state_dict": {"x": torch.zeros(1)}}, bad)
     with pytest.raises(ModelError, match="do not fit"):

@@ -6,7 +6,8 @@ optional runtime that is not installed costs nothing until asked for.
 ``--backend auto`` tries the backends in order of *measured* speed for the device kind
 (:data:`AUTO_EVIDENCE`, from ``vidlle bench --models``), then the unmeasured ones in
 :data:`AUTO_FALLBACK` order, skipping any that is not installed, cannot run the device and
-precision, or fails to start (each skip is kept in ``backend.notes``).
+precision, or fails to start for the model (e.g. a model without an export spec runs on torch
+only; each skip is kept in ``backend.notes``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import importlib
 
 from vidlle.backends.base import Backend
 from vidlle.engines.specs import ModelSource
-from vidlle.errors import BackendError
+from vidlle.errors import BackendError, ModelError
 from vidlle.extras import missing_torch, torch_missing
 
 BACKENDS: dict[str, str] = {
@@ -109,7 +110,7 @@ def create_backend(name: str, model, device: str = "cpu", precision: str = "fp32
             if reason is None:
                 try:
                     backend = cls(model, device=device, precision=precision, source=source)
-                except BackendError as exc:
+                except (BackendError, ModelError) as exc:  # ModelError: e.g. no export for this model
                     reason = str(exc)
                 else:
                     backend.chosen_by_auto = True

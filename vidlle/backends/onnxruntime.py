@@ -13,18 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from vidlle.backends.base import Backend
+from vidlle.engines.cache import engines_dir
+from vidlle.engines.export import export_onnx, get_onnx, ort_session
+from vidlle.engines.export import import_onnxruntime as _import_ort
 from vidlle.errors import BackendError
+from vidlle.models.shipped import load_runtime
 
-_MISSING = "onnxruntime is not installed (pip install 'vidlle[onnx]')"
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
-
-
-def _import_ort():
-    try:
-        import onnxruntime
-    except ImportError:
-        raise BackendError(_MISSING) from None
-    return onnxruntime
 
 
 def _device_id(device: str) -> int:
@@ -45,8 +40,6 @@ class OnnxRuntimeBackend(Backend):
             raise BackendError("the onnxruntime backend needs the model's source (registry name and weights)")
         providers = self.providers_for(ort.get_available_providers(), device, precision)
         self.onnx_path = self._onnx(source, precision)
-        from vidlle.engines.export import ort_session
-
         try:
             self.session = ort_session(self.onnx_path or self._onnx_bytes, providers,
                                        threads=1 if device == "cpu" else 0)
@@ -84,8 +77,6 @@ class OnnxRuntimeBackend(Backend):
         index = _device_id(device)
         providers = []
         if "TensorrtExecutionProvider" in available:
-            from vidlle.engines.cache import engines_dir
-
             providers.append(("TensorrtExecutionProvider", {
                 "device_id": index, "trt_fp16_enable": precision == "fp16",
                 "trt_engine_cache_enable": True, "trt_engine_cache_path": str(engines_dir() / "onnxruntime-trt")}))
@@ -99,9 +90,6 @@ class OnnxRuntimeBackend(Backend):
     def _onnx(self, source, precision: str):
         """Path of the shipped graph (fp32, the shipped weights), else of the cached, verified
         export; None (bytes kept in memory) if the cache is unwritable."""
-        from vidlle.engines.export import export_onnx, get_onnx
-        from vidlle.models.shipped import load_runtime
-
         shipped = load_runtime(source.model) if precision == "fp32" else None
         if shipped is not None and shipped.weights_sha256 == source.sha256:
             return shipped.onnx

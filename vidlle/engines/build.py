@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 from vidlle.engines import tensorrt as trt_engine  # module attribute: tests stand in for the GPU parts
 from vidlle.engines.export import get_onnx
-from vidlle.engines.specs import ModelSource, Profile, get_export_spec, load_predictor
+from vidlle.engines.specs import ModelSource, Profile, default_profile, get_export_spec, profile_for_frames
 from vidlle.extras import require_torch
 
 
@@ -22,10 +22,10 @@ def engine_profile(model: str, weights: str | None = None, frames: Sequence[tupl
     require_torch("vidlle build-engine (ONNX export from the torch weights)")
     spec = get_export_spec(model)
     source = ModelSource.resolve(model, weights)
-    config = load_predictor(source)[1]
+    config = source.load()[1]
     if frames:
-        return source, spec.profile_for_frames(config, list(frames), opt_batch=batch, max_batch=max_batch)
-    return source, spec.default_profile(config, opt_batch=batch, max_batch=max_batch)
+        return source, profile_for_frames(spec, config, list(frames), opt_batch=batch, max_batch=max_batch)
+    return source, default_profile(spec, config, opt_batch=batch, max_batch=max_batch)
 
 
 def build_engine(source: ModelSource, profile: Profile, precision: str = "fp16", device: str = "cuda",

@@ -32,7 +32,7 @@ import numpy as np
 
 from vidlle.engines import EngineError
 from vidlle.engines.cache import ArtifactCache, ArtifactKey
-from vidlle.engines.specs import ModelSource, get_export_spec, load_predictor, sample_frames
+from vidlle.engines.specs import ModelSource, get_export_spec, sample_frames
 from vidlle.extras import require_torch
 
 OPSET = 17
@@ -78,22 +78,23 @@ def export_onnx(source: ModelSource, precision: str = "fp32", opset: int = OPSET
     if opset < 17:
         raise ValueError("opset >= 17 is required")
     spec = get_export_spec(source.model)
-    module, config = load_predictor(source)
+    export = spec.export
+    module, config = source.load()
     module = module.float().eval()
     if precision == "fp16":
         module = _fp16_wrapper(module).eval()
     sample = torch.rand(spec.input_shape(config, 1080, 1920))
-    axes = {spec.input_name: {0: "batch", 2: "height", 3: "width"} if spec.dynamic_hw else {0: "batch"},
-            **spec.output_axes}
+    axes = {export.input_name: {0: "batch", 2: "height", 3: "width"} if export.dynamic_hw else {0: "batch"},
+            **export.output_axes}
     buf = io.BytesIO()
-    fixed_size = contextlib.nullcontext() if spec.dynamic_hw else _adaptive_pool_as_matmul()
+    fixed_size = contextlib.nullcontext() if export.dynamic_hw else _adaptive_pool_as_matmul()
     with warnings.catch_warnings(), fixed_size:
         # The legacy exporter warns that it is legacy, and about un-foldable strided Slices
         # (replicate padding): neither concerns the result, which is verified.
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(module, (sample,), buf, dynamo=False, opset_version=opset,
-                              input_names=[spec.input_name], output_names=list(spec.output_names),
+                              input_names=[export.input_name], output_names=list(export.output_names),
                               dynamic_axes=axes, do_constant_folding=True)
         except Exception as exc:  # noqa: BLE001 - any exporter failure is one clear error
             first = (str(exc).strip().splitlines() or [""])[0][:300]
@@ -189,12 +190,20 @@ def fold_constants(model):
     return model
 
 
-def ort_session(onnx: bytes | str | Path, providers: Sequence = ("CPUExecutionProvider",), threads: int = 1):
-    """An onnxruntime session (raises EngineError naming the extra when onnxruntime is missing)."""
+def import_onnxruntime():
+    """The ``onnxruntime`` module, or EngineError (a BackendError) saying it is missing."""
     try:
-        import onnxruntime as ort
+        import onnxruntime
     except ImportError:
-        raise EngineError("onnxruntime is not installed (pip install 'vidlle[onnx]')") from None
+        # a core requirement, so only a broken or partial install lacks it
+        raise EngineError("onnxruntime is not installed (a core requirement of vidlle: "
+                          "pip install onnxruntime)") from None
+    return onnxruntime
+
+
+def ort_session(onnx: bytes | str | Path, providers: Sequence = ("CPUExecutionProvider",), threads: int = 1):
+    """An onnxruntime session (EngineError when onnxruntime is missing)."""
+    ort = import_onnxruntime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -223,8 +232,8 @@ def verify_onnx(onnx: bytes | str | Path, source: ModelSource, frames: Sequence[
     import torch
 
     spec = get_export_spec(source.model)
-    module, config = load_predictor(source)
-    frames = list(frames) if frames is not None else sample_frames(spec.verify_frames)
+    module, config = source.load()
+    frames = list(frames) if frames is not None else sample_frames(spec.export.verify_frames)
     session = ort_session(onnx)
     # Both sides flush denormals (as the torch backend and ort_session do): ~4x faster on x86;
     # one thread each, as the tiny predictor only loses to synchronisation on more.
@@ -236,7 +245,7 @@ def verify_onnx(onnx: bytes | str | Path, source: ModelSource, frames: Sequence[
     finally:
         torch.set_num_threads(threads)
     tol = TOLERANCE[precision] if tolerance is None else tolerance
-    report = spec.check(frames, ref, out, module, config, tolerance=tol)
+    report = spec.export.judge(frames, ref, out, module, config, tolerance=tol)
     report["batch2_max_abs"] = float(np.abs(ref2 - out2).max())
     report["precision"] = precision
     return report
@@ -250,11 +259,11 @@ def _run_both(spec, config, module, session, frames):
         for frame in frames:
             x = spec.predictor_input(config, frame)[None]
             ref.append(_first(module(torch.from_numpy(x)))[0].numpy())
-            out.append(session.run(None, {spec.input_name: x})[0][0])
+            out.append(session.run(None, {spec.export.input_name: x})[0][0])
         pair = np.stack([spec.predictor_input(config, frames[0])] * 2)
         pair[1] = pair[1][:, ::-1].copy()  # two different images in one batch
         ref2 = _first(module(torch.from_numpy(pair))).numpy()
-        out2 = session.run(None, {spec.input_name: pair})[0]
+        out2 = session.run(None, {spec.export.input_name: pair})[0]
     return ref, out, ref2, out2
 
 

@@ -1,10 +1,12 @@
-"""What export and engine builds need to know about each model's parameter predictor.
+"""What export and engine builds need around each model's parameter predictor.
 
-A :class:`PredictorSpec` per registry model says what the predictor's input is for a frame of
-a given size, the range of inputs it can ever be given (which bounds the TensorRT profiles),
-and how to judge an exported copy against torch (:func:`check_params`: the uint8 output of the
-full enhance path). Adding a model to the engines (the segmenter, the SKF student) is one entry
-in ``_SPECS``; nothing else in ``engines/`` names a model.
+The models themselves are described by their registry entries
+(:class:`~vidlle.models.registry.ModelSpec`): how a frame is sized for the predictor
+(``input_size``), and in ``export`` (:class:`~vidlle.models.registry.ExportSpec`) the range of inputs it can ever be given (which
+bounds the TensorRT profiles), the ONNX names and axes and how to judge an exported copy
+against torch. Nothing in ``engines/`` names a model; this module adds what is the engines'
+own: which weights file (:class:`ModelSource`), TensorRT profiles, frame sizes and the
+verification frames.
 
 Shapes are NCHW throughout: a profile is min/opt/max ``(N, C, h, w)`` of the *predictor input*,
 not of the frame. The curve predictor sees the frame downscaled so its long side is at most
@@ -14,17 +16,15 @@ not of the frame. The curve predictor sees the frame downscaled so its long side
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from vidlle.engines.cache import file_sha256
-from vidlle.apply import apply_params
 from vidlle.errors import ModelError
-from vidlle.models import get_spec, load_model
-from vidlle.predictor import predictor_input, predictor_size
+from vidlle.models.registry import ModelSpec, exportable_models, get_spec
 
 Shape = tuple[int, int, int, int]
 
@@ -43,24 +43,19 @@ class ModelSource:
 
     @classmethod
     def resolve(cls, model: str, weights: str | Path | None = None) -> "ModelSource":
-        """``weights`` or the model's default weights (shipped, or found as the spec says)."""
-        spec = _SPECS.get(model)
-        path = spec.locate(weights) if spec is not None and spec.locate is not None else _registry_weights(model, weights)
+        """``weights`` or the model's default weights (shipped, or found as its entry says)."""
+        path = get_spec(model, enhancer=False).find_weights(weights)
         if not path.is_file():
             raise ModelError(f"weights for model {model!r} not found at {path}")
         return cls(model, path.resolve(), file_sha256(path))
 
+    @property
+    def spec(self) -> ModelSpec:
+        return get_spec(self.model, enhancer=False)
 
-def _registry_weights(model: str, weights: str | Path | None) -> Path:
-    return Path(weights) if weights is not None else get_spec(model).weights_path
-
-
-def load_predictor(source: ModelSource):
-    """(torch module in eval mode, config) for ``source``, through its spec's loader."""
-    spec = _SPECS.get(source.model)
-    if spec is not None and spec.load is not None:
-        return spec.load(source.weights)
-    return load_model(source.model, source.weights)
+    def load(self):
+        """(torch module in eval mode, config) of these weights."""
+        return self.spec.load(self.weights)
 
 
 @dataclass(frozen=True)
@@ -96,172 +91,38 @@ class Profile:
         return f"min {fmt(self.min)}, opt {fmt(self.opt)}, max {fmt(self.max)}"
 
 
-@dataclass(frozen=True)
-class PredictorSpec:
-    """How one registry model's parameter predictor is exported, profiled and checked.
+def get_export_spec(model: str) -> ModelSpec:
+    """The registry entry of ``model``, which must say how it is exported (``export``)."""
+    spec = get_spec(model, enhancer=False)
+    if spec.export is None:
+        raise ModelError(f"model {model!r} has no export spec (exportable: {', '.join(exportable_models())})")
+    return spec
 
-    model: registry name.
-    input_name / output_names: ONNX tensor names; the input is (N, 3, h, w) float32 in [0, 1].
-    output_axes: output name -> {axis: dim name} of dynamic output axes.
-    input_hw: (config, frame height, frame width) -> predictor input (h, w).
-    input_range: config -> ((h_min, w_min), (h_max, w_max)) over every frame size.
-    check: (frames, reference outputs, tested outputs, torch module, config, tolerance) -> metrics
-        with ``ok``.
-    max_batch: default largest batch of an engine profile.
-    dynamic_hw: export height/width as dynamic axes (False: fixed-size graph, batch still dynamic).
-    verify_frames: how many :func:`sample_frames` verification uses by default.
-    locate / load: for models outside the registry (weights not shipped): weights path or None
-        -> path; path -> (module, config). None: the registry's shipped weights and load_model.
+
+def default_profile(spec: ModelSpec, config, opt_frame: tuple[int, int] = FRAME_SIZES["1080p"], opt_batch: int = 1,
+                    max_batch: int | None = None) -> Profile:
+    """Covers every input ``spec``'s predictor can be given (any frame size), tuned for ``opt_frame``."""
+    (h0, w0), (h1, w1) = spec.export.input_range(config)
+    max_batch = max(opt_batch, max_batch or spec.export.max_batch)
+    return Profile((1, 3, h0, w0), spec.input_shape(config, *opt_frame, batch=opt_batch), (max_batch, 3, h1, w1))
+
+
+def profile_for_frames(spec: ModelSpec, config, frames: Sequence[tuple[int, int]], opt_batch: int = 1,
+                       max_batch: int | None = None) -> Profile:
+    """Profile from frame sizes (min, opt, max frames, as --shapes gives them), in predictor space.
+
+    min/max are taken per dimension over the mapped sizes, so a list of 16:9 frames gives a
+    fixed-size profile for the curve model (all map to 72x128): fastest, but frames of other
+    aspect ratios then fall outside it (the TensorRT backend builds the default profile).
     """
-
-    model: str
-    input_hw: Callable[[object, int, int], tuple[int, int]]
-    input_range: Callable[[object], tuple[tuple[int, int], tuple[int, int]]]
-    check: Callable[..., dict]
-    input_name: str = "image"
-    output_names: tuple[str, ...] = ("params",)
-    output_axes: dict = field(default_factory=lambda: {"params": {0: "batch", 2: "height", 3: "width"}})
-    max_batch: int = 64
-    dynamic_hw: bool = True
-    verify_frames: int = 6
-    locate: Callable[[str | Path | None], Path] | None = None
-    load: Callable[[Path], tuple] | None = None
-
-    def input_shape(self, config, height: int, width: int, batch: int = 1) -> Shape:
-        h, w = self.input_hw(config, height, width)
-        return (batch, 3, h, w)
-
-    def default_profile(self, config, opt_frame: tuple[int, int] = FRAME_SIZES["1080p"], opt_batch: int = 1,
-                        max_batch: int | None = None) -> Profile:
-        """Covers every input the predictor can be given (any frame size), tuned for ``opt_frame``."""
-        (h0, w0), (h1, w1) = self.input_range(config)
-        max_batch = max(opt_batch, max_batch or self.max_batch)
-        return Profile((1, 3, h0, w0), self.input_shape(config, *opt_frame, batch=opt_batch), (max_batch, 3, h1, w1))
-
-    def profile_for_frames(self, config, frames: Sequence[tuple[int, int]], opt_batch: int = 1,
-                           max_batch: int | None = None) -> Profile:
-        """Profile from frame sizes (min, opt, max frames, as --shapes gives them), in predictor space.
-
-        min/max are taken per dimension over the mapped sizes, so a list of 16:9 frames gives a
-        fixed-size profile for the curve model (all map to 72x128): fastest, but frames of other
-        aspect ratios then fall outside it (the TensorRT backend builds the default profile).
-        """
-        if len(frames) != 3:
-            raise ValueError("expected three frame sizes: min, opt, max")
-        shapes = [self.input_shape(config, h, w) for h, w in frames]
-        max_batch = max(opt_batch, max_batch or self.max_batch)
-        lo = (1, 3, min(s[2] for s in shapes), min(s[3] for s in shapes))
-        hi = (max_batch, 3, max(s[2] for s in shapes), max(s[3] for s in shapes))
-        opt = (opt_batch, 3, min(max(shapes[1][2], lo[2]), hi[2]), min(max(shapes[1][3], lo[3]), hi[3]))
-        return Profile(lo, opt, hi)
-
-    def predictor_input(self, config, frame: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB -> (3, h, w) float32 in [0, 1], as the Enhancer feeds the predictor."""
-        return predictor_input(frame, self.input_hw(config, frame.shape[0], frame.shape[1]))
-
-
-# -- the curve model -------------------------------------------------------------------------
-
-def _curve_input_hw(config, height: int, width: int) -> tuple[int, int]:
-    return predictor_size(height, width, config.predict_size)
-
-
-def _curve_input_range(config) -> tuple[tuple[int, int], tuple[int, int]]:
-    return (1, 1), (config.predict_size, config.predict_size)
-
-
-def check_params(frames: Sequence[np.ndarray], ref: Sequence[np.ndarray], out: Sequence[np.ndarray], module,
-                 config, tolerance: int = 1) -> dict:
-    """Compare two parameter predictors through the full enhance path (the shared LUT apply step
-    with ``module``'s tone table: the curve model's or the SKF student's curves).
-
-    ref/out: per frame, the predicted (3, h, w) maps. ``ok`` when every uint8 output pixel is
-    within ``tolerance`` levels.
-    """
-    tone = module.tone()
-    param_diff, out_diff, changed = 0.0, 0, 0
-    for frame, a, b in zip(frames, ref, out):
-        param_diff = max(param_diff, float(np.abs(a.astype(np.float32) - b.astype(np.float32)).max()))
-        ea = apply_params(frame, a, tone, 1.0, config.local).astype(np.int16)
-        eb = apply_params(frame, b, tone, 1.0, config.local).astype(np.int16)
-        d = np.abs(ea - eb)
-        out_diff = max(out_diff, int(d.max()))
-        changed += int(np.count_nonzero(d))
-    pixels = sum(f.size for f in frames)
-    return {"frames": len(frames), "params_max_abs": param_diff, "output_max_abs": out_diff,
-            "output_changed_fraction": changed / max(1, pixels), "tolerance": tolerance, "ok": out_diff <= tolerance}
-
-
-# -- the ESPNetv2 segmenter (weights found at run time, never shipped) -----------------------
-#
-# Its pyramid pooling uses adaptive pooling with sizes computed from the input size, which the
-# ONNX exporter can only bake in: the graph is exported at a fixed size (the resolution the
-# published weights were trained at: 1024x512 for Cityscapes, 384x384 for PASCAL VOC) with a
-# dynamic batch, and every frame is resized to it.
-
-def _segment_size(config) -> tuple[int, int]:
-    return (512, 1024) if config.num_classes == 20 else (384, 384)
-
-
-def _segment_input_hw(config, height: int, width: int) -> tuple[int, int]:
-    return _segment_size(config)
-
-
-def _segment_input_range(config) -> tuple[tuple[int, int], tuple[int, int]]:
-    return _segment_size(config), _segment_size(config)
-
-
-# The segmenter's module imports torch: loaded only when a segment export is asked for.
-def _segment_locate(weights):
-    from vidlle.models.segment import find_seg_weights
-
-    return find_seg_weights(weights)
-
-
-def _segment_load(weights: Path):
-    from vidlle.models.segment import load_segmenter
-
-    module, _names = load_segmenter(weights)
-    return module, module.config
-
-
-def check_segment(frames: Sequence[np.ndarray], ref: Sequence[np.ndarray], out: Sequence[np.ndarray], module,
-                  config, tolerance: int = 1) -> dict:
-    """Compare segmenter logits: max abs difference and argmax label agreement.
-
-    ``ok`` when at most ``tolerance`` per mille of the labels differ (ties between classes).
-    """
-    diff, same, total = 0.0, 0, 0
-    for a, b in zip(ref, out):
-        diff = max(diff, float(np.abs(a.astype(np.float32) - b.astype(np.float32)).max()))
-        same += int(np.count_nonzero(a.argmax(0) == b.argmax(0)))
-        total += a.shape[-2] * a.shape[-1]
-    agreement = same / max(1, total)
-    return {"frames": len(ref), "logits_max_abs": diff, "label_agreement": agreement, "tolerance": tolerance,
-            "ok": agreement >= 1 - 1e-3 * tolerance}
-
-
-_SPECS: dict[str, PredictorSpec] = {
-    "curve": PredictorSpec(model="curve", input_hw=_curve_input_hw, input_range=_curve_input_range, check=check_params),
-    # The SKF student sees the frame as the curve model does (long side predict_size) and its
-    # output is the same kind of map; only the tone table differs.
-    "skf": PredictorSpec(model="skf", input_hw=_curve_input_hw, input_range=_curve_input_range, check=check_params),
-    "segment": PredictorSpec(model="segment", input_hw=_segment_input_hw, input_range=_segment_input_range,
-                             check=check_segment, output_names=("logits",), output_axes={"logits": {0: "batch"}},
-                             max_batch=8, dynamic_hw=False, verify_frames=3, locate=_segment_locate,
-                             load=_segment_load),
-}
-
-
-def exportable_models() -> list[str]:
-    return sorted(_SPECS)
-
-
-def get_export_spec(model: str) -> PredictorSpec:
-    try:
-        return _SPECS[model]
-    except KeyError:
-        raise ModelError(f"model {model!r} has no export spec (exportable: {', '.join(exportable_models())})") from None
+    if len(frames) != 3:
+        raise ValueError("expected three frame sizes: min, opt, max")
+    shapes = [spec.input_shape(config, h, w) for h, w in frames]
+    max_batch = max(opt_batch, max_batch or spec.export.max_batch)
+    lo = (1, 3, min(s[2] for s in shapes), min(s[3] for s in shapes))
+    hi = (max_batch, 3, max(s[2] for s in shapes), max(s[3] for s in shapes))
+    opt = (opt_batch, 3, min(max(shapes[1][2], lo[2]), hi[2]), min(max(shapes[1][3], lo[3]), hi[3]))
+    return Profile(lo, opt, hi)
 
 
 def parse_frame_size(text: str) -> tuple[int, int]:

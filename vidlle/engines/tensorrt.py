@@ -31,7 +31,7 @@ from typing import Sequence
 from vidlle.engines import EngineError
 from vidlle.engines.cache import ArtifactCache, ArtifactKey, Entry
 from vidlle.engines.export import TOLERANCE, format_report, get_onnx
-from vidlle.engines.specs import ModelSource, Profile, get_export_spec, load_predictor, sample_frames
+from vidlle.engines.specs import ModelSource, Profile, default_profile, get_export_spec, sample_frames
 
 MISSING = ("TensorRT is not installed (pip install 'vidlle[trt]' on a machine with an NVIDIA GPU; "
            "or use --backend torch/onnxruntime, or build-engine --onnx-only)")
@@ -117,7 +117,7 @@ def get_engine(source: ModelSource, precision: str = "fp16", profile: Profile | 
     cache = cache or ArtifactCache()
     spec = get_export_spec(source.model)
     if profile is None:
-        profile = spec.default_profile(load_predictor(source)[1])
+        profile = default_profile(spec, source.load()[1])
     onnx_path = get_onnx(source, onnx_precision_for(trt, precision), cache=cache, log=say)
     onnx_sha = cache.read_sidecar(onnx_path)["sha256"]
     key = engine_key(source, onnx_sha, precision, profile, trt.__version__, capability)
@@ -131,7 +131,7 @@ def get_engine(source: ModelSource, precision: str = "fp16", profile: Profile | 
             "this takes a while once")
         start = time.perf_counter()
         with torch.cuda.device(torch.device(device)):
-            plan = build_serialized(trt, onnx_path.read_bytes(), spec.input_name, profile, precision)
+            plan = build_serialized(trt, onnx_path.read_bytes(), spec.export.input_name, profile, precision)
         seconds = time.perf_counter() - start
         say(f"built in {seconds:.1f} s")
         report = verify_engine(trt, plan, source, precision, device)
@@ -154,10 +154,10 @@ def verify_engine(trt, plan: bytes, source: ModelSource, precision: str, device:
     import torch
 
     spec = get_export_spec(source.model)
-    module, config = load_predictor(source)
+    module, config = source.load()
     runner = EngineRunner(trt, plan)
     opt_h, opt_w = runner.profile.opt[2:]
-    candidates = list(frames) if frames is not None else sample_frames(spec.verify_frames)
+    candidates = list(frames) if frames is not None else sample_frames(spec.export.verify_frames)
     # a frame the size of the opt input maps onto it unchanged, so even a fixed-shape engine is checked
     candidates.append(np.random.default_rng(1).integers(0, 60, (opt_h, opt_w, 3), dtype=np.uint8))
     used, ref, out = [], [], []
@@ -171,7 +171,7 @@ def verify_engine(trt, plan: bytes, source: ModelSource, precision: str, device:
             ref.append((r[0] if isinstance(r, (tuple, list)) else r)[0].numpy())
             out.append(runner.run(torch.from_numpy(x).to(dev)).float()[0].cpu().numpy())
             used.append(frame)
-    return spec.check(used, ref, out, module, config, tolerance=TOLERANCE[precision])
+    return spec.export.judge(used, ref, out, module, config, tolerance=TOLERANCE[precision])
 
 
 def matching_engines(entries: Sequence[Entry], source: ModelSource, precision: str, trt_version: str,

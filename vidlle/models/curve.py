@@ -1,6 +1,6 @@
 """The curve model: a zero-shot recurrent-curve enhancer (SGZ / Zero-DCE++ family).
 
-Split as the design's model interface says:
+An enhancer as the registry describes one (:mod:`vidlle.models.registry`):
 
 * :class:`CurveNet` is the *parameter predictor*. It sees a downscaled frame and predicts a
   per-pixel curve-parameter map ``r`` (3 channels, averaged by the apply step) at that low resolution.
@@ -10,7 +10,7 @@ Split as the design's model interface says:
 * :meth:`CurveNet.apply` is the *reference apply step* (differentiable; training uses it): the
   shared hue-preserving apply of :mod:`vidlle.models.tone` with this family, i.e. one brightness
   gain per pixel from ``max(R, G, B)``, the map reduced to one channel and blended with its frame
-  mean by ``local``. :func:`apply_curve` is the per-channel Zero-DCE form, kept for comparison.
+  mean by ``local``.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidlle.apply import curve_tone
-from vidlle.models.configs import CurveConfig
-from vidlle.models.tone import hue_preserving_apply, upsample_params
+from vidlle.models.registry import CurveConfig
+from vidlle.models.tone import hue_preserving_apply
 
-__all__ = ["CurveConfig", "CurveNet", "apply_curve", "curve_steps", "upsample_params"]
+__all__ = ["CurveConfig", "CurveNet", "curve_steps"]
 
 
 class _SeparableConv(nn.Module):
@@ -101,14 +101,3 @@ def curve_steps(x: torch.Tensor, r: torch.Tensor, steps: int) -> torch.Tensor:
     for _ in range(steps):
         x = x + r * (x * x - x)
     return x
-
-
-def apply_curve(x: torch.Tensor, r: torch.Tensor, steps: int) -> torch.Tensor:
-    """Per-channel Zero-DCE apply (each channel through its own curve; shifts hues).
-
-    x: (N, 3, H, W) float in [0, 1], the full-resolution frame.
-    r: (N, 3, h, w) float in [-1, 1], the low-resolution parameter map.
-    Returns (N, 3, H, W) float in [0, 1].
-    """
-    return curve_steps(x, upsample_params(r, tuple(x.shape[-2:])), steps)
-

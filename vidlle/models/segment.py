@@ -33,6 +33,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -609,3 +610,24 @@ def load_segmenter(path: str | Path | None = None,
         raise ModelError(f"segmentation weights {weights}: {exc}") from None
     model.requires_grad_(False)
     return model.to(device).eval(), class_names_for(model.config.num_classes)
+
+
+def load_network(path: str | Path | None = None) -> tuple[ESPNetv2Seg, SegmentConfig]:
+    """(model in eval mode, its config): the registry entry's loader (export and engines)."""
+    model, _names = load_segmenter(path)
+    return model, model.config
+
+
+def check_logits(frames: Sequence[np.ndarray], ref: Sequence[np.ndarray], out: Sequence[np.ndarray], module,
+                 config, tolerance: int = 1) -> dict:
+    """Judge an exported segmenter against torch: max abs logit difference and argmax label
+    agreement. ``ok`` when at most ``tolerance`` per mille of the labels differ (ties between
+    classes). The registry entry's export check."""
+    diff, same, total = 0.0, 0, 0
+    for a, b in zip(ref, out):
+        diff = max(diff, float(np.abs(a.astype(np.float32) - b.astype(np.float32)).max()))
+        same += int(np.count_nonzero(a.argmax(0) == b.argmax(0)))
+        total += a.shape[-2] * a.shape[-1]
+    agreement = same / max(1, total)
+    return {"frames": len(ref), "logits_max_abs": diff, "label_agreement": agreement, "tolerance": tolerance,
+            "ok": agreement >= 1 - 1e-3 * tolerance}

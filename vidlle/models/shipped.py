@@ -8,6 +8,10 @@ torch (over a second of start-up) and without exporting a graph on first use::
     weights/<name>.runtime.json   weights_sha256 (of <name>.pt), config, tone, exporter
     weights/<name>.bank.npy       the SKF student's curve bank, (1, knots, 256) float32
 
+How a model's tone is written and read back is its registry entry's tone format
+(:class:`vidlle.models.registry.CurveSteps`: a step count; :class:`~vidlle.models.registry.CurveBank`:
+the bank file).
+
 A runtime is used only while its ``weights_sha256`` matches the shipped ``.pt``; otherwise (or
 with other ``--weights``) the graph is exported from torch into the engine cache as before.
 After training, ``python -m vidlle.models.shipped`` writes the files again (needs torch, onnx
@@ -21,17 +25,15 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-
-from vidlle.apply import TABLE_ROWS, ToneTable, curve_tone
-from vidlle.models.registry import WEIGHTS_DIR, get_spec, load_model
+from vidlle.apply import ToneTable
+from vidlle.models.registry import WEIGHTS_DIR, get_spec
 
 
 @dataclass(frozen=True)
 class ShippedRuntime:
     """What the CPU runtime of one model needs, torch-free.
 
-    config: the model's config object (:mod:`vidlle.models.configs`).
+    config: the model's config object (its registry entry's config class).
     onnx: path of the fp32 predictor graph.
     tone: the tone table of the fast apply step.
     weights_sha256: sha256 of the torch weights the graph and table were exported from.
@@ -44,42 +46,24 @@ class ShippedRuntime:
     weights_sha256: str
 
 
-def runtime_paths(name: str, directory: Path = WEIGHTS_DIR) -> tuple[Path, Path, Path]:
-    """(graph, metadata, bank) file paths of model ``name``."""
-    return directory / f"{name}.onnx", directory / f"{name}.runtime.json", directory / f"{name}.bank.npy"
-
-
-def bank_table(bank: np.ndarray, rows: int = TABLE_ROWS) -> np.ndarray:
-    """Tabulate a (1, K, L) curve bank (values in [0, 1]) at ``rows`` selector values over [-1, 1]:
-    (rows, L) float32 output levels in [0, 255], linear between knots (as the torch bank_curve)."""
-    knots = np.asarray(bank, np.float64)[0]
-    pos = np.linspace(0.0, knots.shape[0] - 1, rows)
-    lower = np.minimum(np.floor(pos).astype(np.int64), knots.shape[0] - 2)
-    frac = (pos - lower)[:, None]
-    table = knots[lower] * (1.0 - frac) + knots[lower + 1] * frac
-    return np.clip(table * 255.0, 0.0, 255.0).astype(np.float32)
+def runtime_paths(name: str, directory: Path = WEIGHTS_DIR) -> tuple[Path, Path]:
+    """(graph, metadata) file paths of model ``name`` (its tone format may add a file)."""
+    return directory / f"{name}.onnx", directory / f"{name}.runtime.json"
 
 
 @lru_cache(maxsize=8)
 def load_runtime(name: str) -> ShippedRuntime | None:
     """The shipped runtime of registry model ``name``, or None if absent or stale."""
     spec = get_spec(name)
-    onnx, meta_path, bank_path = runtime_paths(name)
+    onnx, meta_path = runtime_paths(name)
     if not (onnx.is_file() and meta_path.is_file() and spec.weights_path.is_file()):
         return None
     meta = json.loads(meta_path.read_text())
     sha = spec.weights_sha256()
-    if meta.get("weights_sha256") != sha:
+    if meta.get("weights_sha256") != sha or meta["tone"].get("kind") != spec.tone.kind:
         return None
-    config = spec.config(**meta["config"])
-    tone = meta["tone"]
-    if tone["kind"] == "curve":
-        table = curve_tone(int(tone["steps"]))
-    elif tone["kind"] == "bank":
-        table = ToneTable.from_array(bank_table(np.load(bank_path)))
-    else:
-        return None
-    return ShippedRuntime(name, config, onnx, table, sha)
+    return ShippedRuntime(name, spec.config(**meta["config"]), onnx, spec.tone.table(meta["tone"], meta_path.parent),
+                          sha)
 
 
 def write_runtime(name: str, directory: Path = WEIGHTS_DIR) -> dict:
@@ -93,21 +77,16 @@ def write_runtime(name: str, directory: Path = WEIGHTS_DIR) -> dict:
 
     spec = get_spec(name)
     source = ModelSource.resolve(name)
-    module, config = load_model(name)
+    module, config = source.load()
     data = export_onnx(source, "fp32")
     report = verify_onnx(data, source, precision="fp32")
     if not report["ok"]:
         raise RuntimeError(f"{name}: the exported graph differs from torch: {report}")
-    onnx, meta_path, bank_path = runtime_paths(name, directory)
+    onnx, meta_path = runtime_paths(name, directory)
     onnx.write_bytes(data)
-    if hasattr(module, "bank"):
-        bank = module.bank().detach().float().numpy().astype(np.float32)
-        np.save(bank_path, bank)
-        tone = {"kind": "bank", "file": bank_path.name}
-    else:
-        tone = {"kind": "curve", "steps": config.steps}
     meta = {"model": name, "weights": spec.weights, "weights_sha256": spec.weights_sha256(), "config": asdict(config),
-            "tone": tone, "exporter": f"torch-{torch.__version__}", "verification": report}
+            "tone": spec.tone.record(module, directory, name), "exporter": f"torch-{torch.__version__}",
+            "verification": report}
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 

@@ -2,8 +2,8 @@
 
 The teacher (``train/skf``: an encoder-decoder with SKF's semantic-aware embedding, trained with
 the semantic colour-histogram and semantic adversarial losses; Wu et al., CVPR 2023) needs a
-segmenter and a full-resolution network. The student needs neither at inference. It keeps the
-design's model interface:
+segmenter and a full-resolution network. The student needs neither at inference. It is an
+enhancer as the registry describes one (:mod:`vidlle.models.registry`):
 
 * :class:`SKFStudent` is the *parameter predictor*. It sees the frame downscaled (long side
   ``predict_size``) and predicts a *selector map* ``s`` (N, 3, h, w) in [-1, 1] at that low
@@ -35,11 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidlle.apply import ToneTable
-from vidlle.models.configs import SKFConfig
+from vidlle.apply import TABLE_ROWS, ToneTable
 from vidlle.models.curve import curve_steps
+from vidlle.models.registry import SKFConfig, bank_table
 from vidlle.models.tone import hue_preserving_apply
-from vidlle.predictor import predictor_size
 
 __all__ = [
     "TABLE_ROWS",
@@ -48,11 +47,7 @@ __all__ = [
     "bank_curve",
     "bank_from_logits",
     "logits_from_bank",
-    "bank_table",
 ]
-
-# Rows of the tabulated bank (grid over s in [-1, 1]), as vidlle.apply's curve table.
-TABLE_ROWS = 4096
 
 
 class _SeparableConv(nn.Module):
@@ -172,8 +167,9 @@ class SKFStudent(nn.Module):
 
     @torch.no_grad()
     def table(self, rows: int = TABLE_ROWS) -> np.ndarray:
-        """(rows, levels) float32 output levels: the bank tabulated for the fast LUT apply."""
-        return bank_table(self.bank(), rows)
+        """(rows, levels) float32 output levels: the bank tabulated for the fast LUT apply (as the
+        shipped runtime tabulates the stored bank, :func:`vidlle.models.registry.bank_table`)."""
+        return bank_table(self.bank().cpu().numpy(), rows)
 
     def curve(self, m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """The bank as a tone curve family: T(m, v), both (N, 1, H, W), values in [0, 1]."""
@@ -194,16 +190,6 @@ class SKFStudent(nn.Module):
         if self.config.levels != 256:
             raise ValueError(f"the fast apply needs a 256-level bank, this one has {self.config.levels}")
         return ToneTable.from_array(self.table())
-
-
-def bank_table(bank: torch.Tensor, rows: int = TABLE_ROWS) -> np.ndarray:
-    """Tabulate a (1, K, L) bank at ``rows`` values of s in [-1, 1]: (rows, L) float32 levels (0..255).
-
-    Linear between knots along s (what :func:`bank_curve` does).
-    """
-    b = bank.detach().float().cpu()[None]
-    t = F.interpolate(b, size=(rows, b.shape[-1]), mode="bilinear", align_corners=True)[0, 0]
-    return np.clip(t.numpy() * 255.0, 0.0, 255.0).astype(np.float32)
 
 
 def bank_curve(bank: torch.Tensor, m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

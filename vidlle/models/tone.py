@@ -14,12 +14,13 @@ why they are so are documented in :mod:`vidlle.apply`:
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidlle.apply import CHROMA_KNEE, LUMA_601, SHOULDER
+from vidlle.apply import CHROMA_KNEE, LUMA_601, SHOULDER, apply_params
 
 # Smallest brightness the gain divides by (below one 8-bit level; V = 0 means a black pixel).
 _EPS = 1.0 / 1024.0
@@ -80,3 +81,26 @@ def resident_apply(module, frames: torch.Tensor, params: torch.Tensor, dtype: to
     x = frames.to(dtype) * (1.0 / 255.0)
     out = module.apply(x, params.to(dtype), strength)
     return (out * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def check_params(frames: Sequence[np.ndarray], ref: Sequence[np.ndarray], out: Sequence[np.ndarray], module,
+                 config, tolerance: int = 1) -> dict:
+    """Judge an exported enhancer against torch through the full enhance path: the shared LUT
+    apply step (:func:`vidlle.apply.apply_params`) with ``module``'s tone table (the curve
+    model's or the SKF student's curves). The registry's default export check.
+
+    frames: (H, W, 3) uint8 RGB; ref/out: per frame, the predicted (3, h, w) maps. ``ok`` when
+    every uint8 output pixel is within ``tolerance`` levels.
+    """
+    tone = module.tone()
+    param_diff, out_diff, changed = 0.0, 0, 0
+    for frame, a, b in zip(frames, ref, out):
+        param_diff = max(param_diff, float(np.abs(a.astype(np.float32) - b.astype(np.float32)).max()))
+        ea = apply_params(frame, a, tone, 1.0, config.local).astype(np.int16)
+        eb = apply_params(frame, b, tone, 1.0, config.local).astype(np.int16)
+        d = np.abs(ea - eb)
+        out_diff = max(out_diff, int(d.max()))
+        changed += int(np.count_nonzero(d))
+    pixels = sum(f.size for f in frames)
+    return {"frames": len(frames), "params_max_abs": param_diff, "output_max_abs": out_diff,
+            "output_changed_fraction": changed / max(1, pixels), "tolerance": tolerance, "ok": out_diff <= tolerance}
