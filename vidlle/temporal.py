@@ -97,7 +97,6 @@ class TemporalState:
 
     def __init__(self, config: TemporalConfig = TemporalConfig()):
         self.config = config
-        self.resets = 0
         self.reset()
 
     def reset(self) -> None:
@@ -134,7 +133,6 @@ class TemporalState:
             self._hist = _gray_histogram(small)
         elif self._is_discontinuity(small):
             self.reset()
-            self.resets += 1
             self._hist = _gray_histogram(small)
         if self._params is None:
             self._small, self._params = small, params.copy()
