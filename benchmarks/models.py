@@ -51,6 +51,7 @@ def cpu_model_rows(model: str, sizes: list[str], seconds: float, backends: list[
     from vidlle.api import Enhancer
     from vidlle.backends import BACKENDS, backend_class
     from vidlle.io.synth import night_frame
+    from vidlle.predictor import ReducedCopies
 
     names = [n for n in (backends or BACKENDS) if not backend_class(n).unavailable_reason()
              and backend_class(n).supports("cpu", "fp32")]
@@ -62,8 +63,9 @@ def cpu_model_rows(model: str, sizes: list[str], seconds: float, backends: list[
         best: dict[str, dict] = {}
         for _ in range(rounds):
             for name, enh in enhancers.items():
-                x = enh._predictor_input(frame)[None]
-                runs = {"net_fps": lambda: enh.backend.predict(x), "predictor_fps": lambda: enh.predict_params([frame]),
+                x = enh._predictor_input(ReducedCopies(frame))[None]
+                runs = {"net_fps": lambda: enh.backend.predict(x),
+                        "predictor_fps": lambda: enh._predict([enh._predictor_input(ReducedCopies(frame))]),
                         "enhance_fps": lambda: enh.enhance(frame)}
                 row = best.setdefault(name, {"size": size, "backend": name, "input": "x".join(map(str, x.shape[2:]))})
                 for metric, fn in runs.items():

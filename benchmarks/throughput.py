@@ -243,9 +243,8 @@ def stage_costs(src: Path, model: str, frames: int = 80) -> dict[str, float]:
 
     from vidlle.api import Enhancer
     from vidlle.apply import apply_params
-    from vidlle.denoise import guide_copy, plan_denoise
     from vidlle.exposure import frame_strength
-    from vidlle.predictor import reduced_copies
+    from vidlle.predictor import ReducedCopies
 
     with av.open(str(src)) as c:
         images = []
@@ -260,24 +259,25 @@ def stage_costs(src: Path, model: str, frames: int = 80) -> dict[str, float]:
     cost = dict.fromkeys(("half + quarter copies", "predictor input", "predictor", "map smoothing + exposure gate",
                           "motion plan (quarter size)", "denoise plan", "full-res pass",
                           "whole enhance step"), 0.0)
+    # The steps of Enhancer.enhance_batch / _finish, one frame at a time, each timed.
     clock = time.process_time
-    local = enh.model_config.local
     for f in images:
         t0 = clock()
-        half, small = reduced_copies(f)
+        copies = ReducedCopies(f)
+        copies.at(4)  # the half, and the quarter from it
         t1 = clock()
-        x = enh._predictor_input(f, small)
+        x = enh._predictor_input(copies)
         t2 = clock()
-        p = enh.backend.predict(x[None])[0]
+        p = enh._predict([x])[0]
         t3 = clock()
         p = enh.temporal.smooth_params(x, p)
         k = frame_strength(x, enh.exposure)
         t4 = clock()
-        blend = enh.temporal.plan(apply_params(small, p, enh.tone, k, local), f.shape)
+        blend = enh._plan_motion(copies, p, k)
         t5 = clock()
-        guide = plan_denoise(guide_copy(half, small, *f.shape[:2]), enh.denoise) if k > 0 else None
+        guide = enh._plan_guide(copies, k)
         t6 = clock()
-        out = apply_params(f, p, enh.tone, k, local, blend, guide, enh.temporal.config.spatial_shares)
+        out = apply_params(f, p, enh.tone, k, enh.model_config.local, blend, guide)
         enh.temporal.commit(out)
         t7 = clock()
         for name, dt in zip(list(cost)[:7], (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6)):

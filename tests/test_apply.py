@@ -5,12 +5,17 @@ import numpy as np
 import pytest
 import torch
 
-from vidlle.apply import (SHOULDER, Blend, ToneTable, apply_curve_map, apply_params, blend_frames, curve_table,
-                          curve_tone)
+from vidlle.apply import SHOULDER, Blend, ToneTable, apply_params, blend_frames, curve_table, curve_tone
 from vidlle.errors import FrameError
 from vidlle.models.curve import curve_steps
 from vidlle.models.tone import hue_preserving_apply
 from tests.support.picture import hue_sat
+
+
+def curve_apply(frame: np.ndarray, params: np.ndarray, strength: float = 1.0, local: float = 1.0,
+                blend: Blend | None = None) -> np.ndarray:
+    """The apply step with the curve model's table (8 steps, as the shipped model)."""
+    return apply_params(frame, params, curve_tone(8), strength, local, blend)
 
 
 def reference(frame: np.ndarray, params: np.ndarray, steps: int, strength: float = 1.0, local: float = 1.0) -> np.ndarray:
@@ -31,7 +36,7 @@ def test_fast_apply_matches_reference_within_one_level(shape, map_shape, strengt
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
     params = rng.uniform(-1, 1, (3, *map_shape)).astype(np.float32)
-    out = apply_curve_map(frame, params, 8, strength, local)
+    out = curve_apply(frame, params, strength, local)
     diff = np.abs(out.astype(int) - reference(frame, params, 8, strength, local))
     assert out.shape == frame.shape and out.dtype == np.uint8
     assert diff.max() <= 1
@@ -42,7 +47,7 @@ def test_fast_apply_4k_matches_reference_within_one_level():
     rng = np.random.default_rng(1)
     frame = rng.integers(0, 256, (2160, 3840, 3), dtype=np.uint8)
     params = rng.uniform(-1, 0.2, (3, 72, 128)).astype(np.float32)
-    diff = np.abs(apply_curve_map(frame, params, 8, 0.8, 0.5).astype(int) - reference(frame, params, 8, 0.8, 0.5))
+    diff = np.abs(curve_apply(frame, params, 0.8, 0.5).astype(int) - reference(frame, params, 8, 0.8, 0.5))
     assert diff.max() <= 1
 
 
@@ -51,7 +56,7 @@ def test_monochrome_in_monochrome_out():
     gray = rng.integers(0, 256, (61, 83), dtype=np.uint8)
     frame = np.repeat(gray[..., None], 3, axis=2)
     params = rng.uniform(-1, 1, (3, 6, 8)).astype(np.float32)  # channels disagree on purpose
-    out = apply_curve_map(frame, params, 8, 1.0, 0.5)
+    out = curve_apply(frame, params, 1.0, 0.5)
     assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
     assert out.mean() > frame.mean() + 5  # mostly brightening maps: it did enhance
 
@@ -61,7 +66,7 @@ def test_hue_and_saturation_of_a_colour_patch_are_kept():
     # shadow-chroma blend takes off only a little saturation.
     frame = np.zeros((16, 16, 3), np.uint8)
     frame[...] = (60, 30, 8)
-    out = apply_curve_map(frame, np.full((3, 1, 1), -0.8, np.float32), 8).astype(float)
+    out = curve_apply(frame, np.full((3, 1, 1), -0.8, np.float32)).astype(float)
     assert out[..., 0].mean() > 120  # brightened a lot
     (h_in, s_in), (h_out, s_out) = hue_sat(frame[0, 0]), hue_sat(out[0, 0])
     assert abs(h_out - h_in) < 1.0 and 0.85 * s_in < s_out <= s_in * 1.01
@@ -72,8 +77,8 @@ def test_shadow_chroma_is_damped_only_where_amplified():
     # same colour with no gain keeps all of it; luma follows the gain either way.
     frame = np.zeros((4, 4, 3), np.uint8)
     frame[...] = (4, 2, 5)
-    lifted = apply_curve_map(frame, np.full((3, 1, 1), -1.0, np.float32), 8).astype(float)
-    same = apply_curve_map(frame, np.full((3, 1, 1), -1.0, np.float32), 8, 0.0).astype(float)
+    lifted = curve_apply(frame, np.full((3, 1, 1), -1.0, np.float32)).astype(float)
+    same = curve_apply(frame, np.full((3, 1, 1), -1.0, np.float32), 0.0).astype(float)
     (h0, s0), (h1, s1), (_, s2) = hue_sat(frame[0, 0]), hue_sat(lifted[0, 0]), hue_sat(same[0, 0])
     assert s1 < 0.7 * s0 and s2 == pytest.approx(s0)
     assert lifted.mean() > 8 * frame.mean()
@@ -84,7 +89,7 @@ def test_saturated_colours_are_not_pushed_into_clipping():
     # one gain from max(R, G, B) keeps the ratios and can only bring R up to T(R) <= 255.
     frame = np.zeros((8, 8, 3), np.uint8)
     frame[...] = (200, 60, 20)
-    out = apply_curve_map(frame, np.full((3, 1, 1), -0.6, np.float32), 8).astype(float)
+    out = curve_apply(frame, np.full((3, 1, 1), -0.6, np.float32)).astype(float)
     t = min(curve_table(8)[round((-0.6 + 1) * 4095 / 2), 200], 255 - SHOULDER * 55)
     # R follows the curve, G and B keep their ratios to it (the shadow-chroma blend takes ~1 %
     # of the saturation at V = 200 lifted x1.2: within 2 levels)
@@ -97,8 +102,8 @@ def test_strength_zero_is_identity_and_strength_blends_towards_the_curve():
     rng = np.random.default_rng(5)
     frame = rng.integers(0, 256, (33, 45, 3), dtype=np.uint8)
     params = np.full((3, 3, 3), -0.7, np.float32)
-    assert np.array_equal(apply_curve_map(frame, params, 8, 0.0), frame)
-    half, full = (apply_curve_map(frame, params, 8, k).astype(float).mean() for k in (0.5, 1.0))
+    assert np.array_equal(curve_apply(frame, params, 0.0), frame)
+    half, full = (curve_apply(frame, params, k).astype(float).mean() for k in (0.5, 1.0))
     assert frame.mean() < half < full
 
 
@@ -108,8 +113,8 @@ def test_local_blends_the_map_with_its_frame_mean():
     frame = np.full((20, 40, 3), 10, np.uint8)
     params = np.zeros((3, 1, 2), np.float32)
     params[:, :, 0] = -1.0
-    loc = apply_curve_map(frame, params, 8, 1.0, 1.0)
-    glob = apply_curve_map(frame, params, 8, 1.0, 0.0)
+    loc = curve_apply(frame, params, 1.0, 1.0)
+    glob = curve_apply(frame, params, 1.0, 0.0)
     assert loc[:, -1].mean() == 10 and loc[:, 0].mean() > 150
     assert np.ptp(glob) == 0 and 10 < glob.mean() < loc[:, 0].mean()
 
@@ -125,9 +130,9 @@ def test_table_is_identity_at_r_zero_and_brightens_for_negative_r():
 
 def test_bad_frames_are_rejected():
     with pytest.raises(FrameError):
-        apply_curve_map(np.zeros((4, 4), np.uint8), np.zeros((3, 1, 1), np.float32), 8)
+        curve_apply(np.zeros((4, 4), np.uint8), np.zeros((3, 1, 1), np.float32))
     with pytest.raises(FrameError):
-        apply_curve_map(np.zeros((4, 4, 3), np.float32), np.zeros((3, 1, 1), np.float32), 8)
+        curve_apply(np.zeros((4, 4, 3), np.float32), np.zeros((3, 1, 1), np.float32))
 
 
 def test_tone_table_shapes_and_validation():
@@ -164,7 +169,7 @@ def test_highlight_shoulder_keeps_lamps_from_burning_out():
     # The strongest curve (r = -1) sends 200 to white; under the shoulder only levels within
     # ~15 of white may reach 250.
     frame = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)
-    out = apply_curve_map(frame, np.full((3, 1, 1), -1.0, np.float32), 8)[0, :, 0].astype(int)
+    out = curve_apply(frame, np.full((3, 1, 1), -1.0, np.float32))[0, :, 0].astype(int)
     assert (np.diff(out) >= 0).all()
     assert out[200] <= 255 - SHOULDER * 55 + 1 and out[200] < 250
     assert (out[:235] < 250).all() and out[255] == 255
@@ -200,9 +205,9 @@ def test_compiled_and_opencv_paths_agree_within_one_level(monkeypatch, strength,
     frame[: max(1, shape[0] // 6)] = rng.integers(0, 6, (max(1, shape[0] // 6), shape[1], 3))  # deep shadows
     params = rng.uniform(-1, 1, (3,) + map_shape).astype(np.float32)
     monkeypatch.setattr("vidlle.apply.native", lambda: ext)
-    compiled = apply_curve_map(frame, params, 8, strength, local)
+    compiled = curve_apply(frame, params, strength, local)
     monkeypatch.setattr("vidlle.apply.native", lambda: None)
-    fallback = apply_curve_map(frame, params, 8, strength, local)
+    fallback = curve_apply(frame, params, strength, local)
     assert np.abs(compiled.astype(int) - fallback).max() <= 1
     if strength == 0.0:
         assert np.array_equal(compiled, frame)
@@ -218,8 +223,8 @@ def test_compiled_blend_matches_numpy_blend(monkeypatch, shape, classes_shape):
     blend = Blend(prev, classes, (0.2, 0.5, 1.0))
     params = rng.uniform(-1, 1, (3, 4, 6)).astype(np.float32)
     monkeypatch.setattr("vidlle.apply.native", lambda: ext)
-    fused = apply_curve_map(frame, params, 8, 0.8, 0.5, blend)
-    plain = apply_curve_map(frame, params, 8, 0.8, 0.5)
+    fused = curve_apply(frame, params, 0.8, 0.5, blend)
+    plain = curve_apply(frame, params, 0.8, 0.5)
     reference = blend_frames(plain, blend)
     assert np.abs(fused.astype(int) - reference).max() <= 1
     full = classes[(np.arange(shape[0]) * classes_shape[0]) // shape[0]][:, (np.arange(shape[1]) * classes_shape[1]) // shape[1]]

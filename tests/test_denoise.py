@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from vidlle import Enhancer
-from vidlle.apply import Blend, _apply_opencv, apply_curve_map, apply_params, curve_tone, luma_map
+from vidlle.apply import Blend, _apply_opencv, apply_params, blend_frames, curve_tone, luma_map
 from vidlle.denoise import DenoiseConfig, noise_sigma, plan_denoise
 from vidlle.fused import native
-from vidlle.predictor import reduced_copies
+from vidlle.predictor import ReducedCopies
 
 
 def dark_scene(shape=(96, 160), sigma=2.0, seed=0) -> tuple[np.ndarray, np.ndarray]:
@@ -28,9 +28,9 @@ def dark_scene(shape=(96, 160), sigma=2.0, seed=0) -> tuple[np.ndarray, np.ndarr
 LIFT = np.full((3, 4, 6), -0.9, np.float32)  # a strong lift everywhere (gain ~5-8 at these levels)
 
 
-def enhance(frame, strength=1.0, config=DenoiseConfig(), blend=None, shares=(1.0, 1.0, 1.0)):
-    guide = plan_denoise(reduced_copies(frame)[0], config)
-    return apply_params(frame, LIFT, curve_tone(8), strength, 0.5, blend, guide, shares)
+def enhance(frame, strength=1.0, config=DenoiseConfig(), blend=None):
+    guide = plan_denoise(ReducedCopies(frame).at(2), config)
+    return apply_params(frame, LIFT, curve_tone(8), strength, 0.5, blend, guide)
 
 
 def flat_noise(out: np.ndarray, shape) -> float:
@@ -42,12 +42,12 @@ def flat_noise(out: np.ndarray, shape) -> float:
 
 def test_noise_in_lifted_flat_regions_drops_and_the_edge_stays():
     noisy, clean = dark_scene()
-    plain = apply_curve_map(noisy, LIFT, 8, 1.0, 0.5)
+    plain = apply_params(noisy, LIFT, curve_tone(8), 1.0, 0.5)
     denoised = enhance(noisy)
     assert flat_noise(denoised, noisy.shape[:2]) < 0.5 * flat_noise(plain, noisy.shape[:2])
     # The step between the walls is not smeared: two columns either side of it differ at least
     # as much as in the clean lifted picture (a blur over the edge would halve it).
-    ref = apply_curve_map(clean, LIFT, 8, 1.0, 0.5).astype(float).mean(axis=(0, 2))
+    ref = apply_params(clean, LIFT, curve_tone(8), 1.0, 0.5).astype(float).mean(axis=(0, 2))
     got = denoised.astype(float).mean(axis=(0, 2))
     w = noisy.shape[1]
     assert got[w // 2 + 1] - got[w // 2 - 2] > 0.9 * (ref[w // 2 + 1] - ref[w // 2 - 2])
@@ -58,7 +58,7 @@ def test_noise_in_lifted_flat_regions_drops_and_the_edge_stays():
 
 def test_chroma_noise_is_filtered_harder_than_luma():
     noisy, _ = dark_scene(sigma=3.0, seed=1)
-    plain, denoised = apply_curve_map(noisy, LIFT, 8, 1.0, 0.5).astype(float), enhance(noisy).astype(float)
+    plain, denoised = apply_params(noisy, LIFT, curve_tone(8), 1.0, 0.5).astype(float), enhance(noisy).astype(float)
 
     def chroma_std(img):
         y = img @ np.array([0.299, 0.587, 0.114])
@@ -70,7 +70,7 @@ def test_chroma_noise_is_filtered_harder_than_luma():
 @pytest.mark.parametrize("strength", [0.0, 1.0])
 def test_nothing_changes_where_nothing_is_lifted(strength):
     noisy, _ = dark_scene()
-    guide = plan_denoise(reduced_copies(noisy)[0], DenoiseConfig())
+    guide = plan_denoise(ReducedCopies(noisy).at(2), DenoiseConfig())
     # strength 0: gain 1 everywhere; a map of +1 with strength 1: the curve darkens (gain <= 1).
     params = LIFT if strength == 0.0 else np.ones_like(LIFT)
     with_guide = apply_params(noisy, params, curve_tone(8), strength, 0.5, guide=guide)
@@ -97,7 +97,7 @@ def test_monochrome_stays_monochrome():
 
 def test_strength_zero_is_off_and_two_is_stronger():
     noisy, _ = dark_scene(seed=3)
-    assert plan_denoise(reduced_copies(noisy)[0], DenoiseConfig(strength=0.0)) is None
+    assert plan_denoise(ReducedCopies(noisy).at(2), DenoiseConfig(strength=0.0)) is None
     shape = noisy.shape[:2]
     weak = flat_noise(enhance(noisy, config=DenoiseConfig(strength=0.5)), shape)
     default = flat_noise(enhance(noisy), shape)
@@ -121,18 +121,17 @@ def test_compiled_pass_matches_numpy_fallback(shape, with_blend):
         np.random.default_rng(6).integers(0, 40, (*shape, 3), dtype=np.uint8), None)
     tone = curve_tone(8)
     params = np.random.default_rng(7).uniform(-1, 0, (3, 5, 7)).astype(np.float32)
-    guide = plan_denoise(reduced_copies(noisy)[0], DenoiseConfig())
-    blend, shares = None, (1.0, 1.0, 1.0)
+    guide = plan_denoise(ReducedCopies(noisy).at(2), DenoiseConfig())
+    blend = None
     if with_blend:
         prev = np.random.default_rng(8).integers(0, 120, noisy.shape, dtype=np.uint8)
         classes = np.random.default_rng(9).integers(0, 3, (max(1, shape[0] // 4), max(1, shape[1] // 4)), dtype=np.uint8)
-        blend, shares = Blend(prev, classes, (0.2, 0.5, 1.0)), (0.3, 0.6, 1.0)
-    compiled = apply_params(noisy, params, tone, 0.9, 0.5, blend, guide, shares)
+        blend = Blend(prev, classes, (0.2, 0.5, 1.0), (0.3, 0.6, 1.0))
+    compiled = apply_params(noisy, params, tone, 0.9, 0.5, blend, guide)
     rows = (luma_map(params, 0.5) + 1.0) * ((tone.rows - 1) / 2.0)
-    spatial = None if blend is None else blend.per_pixel(shares, *shape)
+    spatial = None if blend is None else blend.per_pixel(blend.shares, *shape)
     fallback = _apply_opencv(noisy, rows, tone, 0.9, guide, spatial)
     if blend is not None:
-        from vidlle.apply import blend_frames
         fallback = blend_frames(fallback, blend)
     diff = np.abs(compiled.astype(int) - fallback)
     # float order of operations differs; a brightness exactly at a rounding tie can pick the

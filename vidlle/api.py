@@ -19,15 +19,15 @@ from typing import Sequence
 
 import numpy as np
 
-from vidlle.apply import apply_params, check_frame
+from vidlle.apply import Blend, apply_params, check_frame
 from vidlle.backends import create_backend, model_source
-from vidlle.denoise import DenoiseConfig, Guide, guide_copy, plan_denoise
+from vidlle.denoise import DenoiseConfig, Guide, guide_scale, plan_denoise
 from vidlle.exposure import ExposureConfig, frame_strength
 from vidlle.frames import Frame
 from vidlle.models import LazyModule, get_spec, load_model
 from vidlle.models.shipped import load_runtime
 from vidlle.overlay import overlay_for
-from vidlle.predictor import predictor_input, reduced_copies
+from vidlle.predictor import ReducedCopies, predictor_input
 from vidlle.settings import EnhancerConfig
 from vidlle.temporal import TemporalConfig, TemporalState
 
@@ -94,85 +94,78 @@ class Enhancer:
         if self.temporal:
             self.temporal.reset()
 
-    def _predictor_input(self, frame: np.ndarray, quarter: np.ndarray | None = None) -> np.ndarray:
-        """(H, W, 3) uint8 -> (3, h, w) float32 in [0, 1] at the predictor's size (``quarter``:
-        the frame's quarter-size copy when the caller has one, see :func:`predictor_input`)."""
-        size = self.spec.input_size(self.model_config, frame.shape[0], frame.shape[1])
-        return predictor_input(frame, size, quarter)
-
-    def predict_params(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Low-resolution curve maps, (3, h, w) float32 in [-1, 1], one per frame.
-
-        Frames of the same size share one backend call (a batch). With temporal processing on,
-        the maps are the stabilised ones (this call advances the stream's state).
-        """
-        return [p for p, _ in self.predict(frames)]
-
-    def predict(self, frames: Sequence[np.ndarray], quarters: Sequence[np.ndarray] | None = None
-                ) -> list[tuple[np.ndarray, float]]:
-        """(map, strength) per frame: the low-resolution map as :meth:`predict_params` and the
-        apply step's strength in [0, 2] (:mod:`vidlle.exposure`). ``quarters``: the frames'
-        quarter-size copies, when the caller has them (saves a full-resolution read)."""
-        groups: dict[tuple, list[int]] = defaultdict(list)
-        for i, f in enumerate(frames):
-            groups[f.shape[:2]].append(i)
-        params: list = [None] * len(frames)
-        smalls: list = [None] * len(frames)
-        for indices in groups.values():
-            batch = np.stack([self._predictor_input(frames[i], quarters[i] if quarters else None) for i in indices])
-            for i, small, p in zip(indices, batch, self.backend.predict(batch)):
-                params[i], smalls[i] = p, small
-        if self.temporal:
-            params = [self.temporal.smooth_params(s, p) for s, p in zip(smalls, params)]
-        return [(p, frame_strength(s, self.exposure)) for s, p in zip(smalls, params)]
+    def enhance(self, frame: np.ndarray) -> np.ndarray:
+        """Enhance one (H, W, 3) uint8 RGB frame."""
+        return self.enhance_batch([frame])[0]
 
     def enhance_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Enhance frames ((H, W, 3) uint8 RGB each, sizes may differ); same shapes out."""
-        frames = [check_frame(f) for f in frames]
-        if not frames:
-            return []
-        # The spatial denoiser plans on a half-size copy, the motion planner and the predictor
-        # read the quarter-size copy made from it: one full-resolution read for all three
-        # (predictor_input ignores a copy of another size).
-        copies = [reduced_copies(f) for f in frames] if self._needs_copies else None
-        quarters = [c[1] for c in copies] if copies else None
-        out = []
-        for i, (f, (p, k)) in enumerate(zip(frames, self.predict(frames, quarters))):
-            half, quarter = copies[i] if copies else (None, None)
-            # Nothing is lifted at strength 0 (a well-exposed frame): no denoiser to plan.
-            guide = plan_denoise(guide_copy(half, quarter, *f.shape[:2]), self.denoise) if (
-                half is not None and k > 0) else None
-            out.append(self._apply(f, p, k, quarter, guide))
+        """Enhance frames ((H, W, 3) uint8 RGB each, sizes may differ); same shapes out.
+
+        A frame's path, each step once: its reduced copies (made on first use, see
+        :class:`~vidlle.predictor.ReducedCopies`) -> the predictor's input -> the predicted map
+        (one backend call per input size) -> per frame, in stream order, :meth:`_finish`: the
+        temporal smoothing of the map, the strength, the motion plan and the denoiser's guide,
+        the one full-resolution pass, the temporal commit -> the overlay.
+        """
+        copies = [ReducedCopies(check_frame(f)) for f in frames]
+        inputs = [self._predictor_input(c) for c in copies]
+        maps = self._predict(inputs)
+        out = [self._finish(c, x, m) for c, x, m in zip(copies, inputs, maps)]
         if self.overlay is not None:
             out = [self.overlay(o) for o in out]
+        return out
+
+    def _predictor_input(self, copies: ReducedCopies) -> np.ndarray:
+        """The frame's predictor input, (3, h, w) float32 in [0, 1] (:func:`predictor_input`)."""
+        frame = copies.frame
+        size = self.spec.input_size(self.model_config, frame.shape[0], frame.shape[1])
+        return predictor_input(copies, size)
+
+    def _predict(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Predictor inputs -> their maps, (3, h, w) float32 each (a curve map in [-1, 1], an
+        SKF selector); inputs of the same size share one backend call (a batch)."""
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for i, x in enumerate(inputs):
+            groups[x.shape].append(i)
+        maps: list = [None] * len(inputs)
+        for indices in groups.values():
+            for i, m in zip(indices, self.backend.predict(np.stack([inputs[i] for i in indices]))):
+                maps[i] = m
+        return maps
+
+    def _finish(self, copies: ReducedCopies, small: np.ndarray, params: np.ndarray) -> np.ndarray:
+        """The rest of one frame's path, in stream order: ``small`` is its predictor input,
+        ``params`` its predicted map. Returns the enhanced (H, W, 3) uint8 frame."""
+        frame = copies.frame
+        if self.temporal:
+            params = self.temporal.smooth_params(small, params)
+        strength = frame_strength(small, self.exposure)
+        blend = self._plan_motion(copies, params, strength)
+        guide = self._plan_guide(copies, strength)
+        out = apply_params(frame, params, self.tone, strength, self.model_config.local, blend, guide)
+        if self._denoising:
+            self.temporal.commit(out)
         return out
 
     @property
     def _denoising(self) -> bool:
         return bool(self.temporal and self.temporal.config.denoise)
 
-    @property
-    def _needs_copies(self) -> bool:
-        return self._denoising or self.denoise.strength > 0
-
-    def _apply(self, frame: np.ndarray, params: np.ndarray, strength: float, quarter: np.ndarray | None = None,
-               guide: Guide | None = None) -> np.ndarray:
-        """The full-resolution step of one frame: spatial denoising (``guide``), curve, and with
-        temporal denoising the blend with the previous output, in one pass. Motion is planned on
-        the frame's quarter-size copy (``quarter``) enhanced the same way (without the guide)."""
-        local = self.model_config.local
+    def _plan_motion(self, copies: ReducedCopies, params: np.ndarray, strength: float) -> Blend | None:
+        """The temporal blend of this frame (None without temporal denoising): motion is judged
+        on the frame's copy at the motion scale, enhanced by the same map (without the guide)."""
         if not self._denoising:
-            return apply_params(frame, params, self.tone, strength, local, guide=guide)
-        config = self.temporal.config
-        small = quarter if config.motion_scale == 4 and quarter is not None else self.temporal.motion_copy(frame)
-        blend = self.temporal.plan(apply_params(small, params, self.tone, strength, local), frame.shape)
-        out = apply_params(frame, params, self.tone, strength, local, blend, guide, config.spatial_shares)
-        self.temporal.commit(out)
-        return out
+            return None
+        small = copies.at(self.temporal.config.motion_scale)
+        enhanced = apply_params(small, params, self.tone, strength, self.model_config.local)
+        return self.temporal.plan(enhanced, copies.frame.shape)
 
-    def enhance(self, frame: np.ndarray) -> np.ndarray:
-        """Enhance one (H, W, 3) uint8 RGB frame."""
-        return self.enhance_batch([frame])[0]
+    def _plan_guide(self, copies: ReducedCopies, strength: float) -> Guide | None:
+        """The spatial denoiser of this frame, planned on its half or quarter copy; None when the
+        denoiser is off or nothing is lifted (strength 0: a well-exposed frame)."""
+        if strength <= 0 or self.denoise.strength <= 0:
+            return None
+        return plan_denoise(copies.at(guide_scale(*copies.frame.shape[:2])), self.denoise)
 
     def enhance_frames(self, frames: Sequence[Frame]) -> list[Frame]:
         """Pipeline form: Frames in decode order -> Frames with enhanced images, metadata kept.

@@ -117,11 +117,14 @@ class Blend:
     classes: (h, w) uint8 in {0, 1, 2} (still, in between, moving); full-resolution pixel (y, x)
         takes the class at ``(y * h // H, x * w // W)``.
     weights: weight of the new frame per class; the previous output gets ``1 - weight``.
+    shares: share of the spatial denoiser (the pass's ``guide``) per class: still regions are
+        denoised over time and keep more of their detail.
     """
 
     prev: np.ndarray
     classes: np.ndarray
     weights: tuple[float, float, float]
+    shares: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     def per_pixel(self, values: tuple[float, float, float], height: int, width: int) -> np.ndarray:
         """(height, width) float32: each full-resolution pixel's class's value (still, in
@@ -175,8 +178,7 @@ def _lookup(tone: ToneTable, levels: np.ndarray, rows: np.ndarray) -> np.ndarray
 
 
 def apply_params(frame: np.ndarray, params: np.ndarray, tone: ToneTable, strength: float = 1.0,
-                 local: float = 1.0, blend: Blend | None = None, guide: Guide | None = None,
-                 spatial_shares: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+                 local: float = 1.0, blend: Blend | None = None, guide: Guide | None = None) -> np.ndarray:
     """Enhance ``frame`` with a low-resolution parameter map and a model's tone table.
 
     frame: (H, W, 3) uint8 RGB.
@@ -185,8 +187,8 @@ def apply_params(frame: np.ndarray, params: np.ndarray, tone: ToneTable, strengt
     local: weight of the local map against its frame mean (the model's config).
     blend: blend the result with the previous output (temporal denoising), in the same pass.
     guide: the frame's spatial denoiser (:func:`vidlle.denoise.plan_denoise`), applied first,
-        by the gain each pixel gets; with ``blend``, ``spatial_shares`` scales it per motion class
-        (still, in between, moving).
+        by the gain each pixel gets; with ``blend``, scaled by the blend's ``shares`` per motion
+        class (still, in between, moving).
     Returns a new (H, W, 3) uint8 array, within 1 level of the reference torch apply (and of
     :func:`blend_frames` on it).
     """
@@ -201,21 +203,21 @@ def apply_params(frame: np.ndarray, params: np.ndarray, tone: ToneTable, strengt
         if blend is None:
             prev = classes = None
             cls_h = cls_w = 0
-            weights = (1.0, 1.0, 1.0)
+            weights = shares = (1.0, 1.0, 1.0)
         else:
             prev, classes = np.ascontiguousarray(blend.prev), np.ascontiguousarray(blend.classes, np.uint8)
             if prev.shape != frame.shape:
                 raise ValueError(f"blend: previous frame {prev.shape} is not {frame.shape}")
-            (cls_h, cls_w), weights = classes.shape, blend.weights
+            (cls_h, cls_w), weights, shares = classes.shape, blend.weights, blend.shares
         if guide is None:
             coeffs, dn = None, (0, 0, 0.0, 2.0, 0.0)
         else:
             coeffs = np.ascontiguousarray(guide.coeffs, np.float32)
             dn = (coeffs.shape[1], coeffs.shape[2], guide.strength, guide.full_gain, guide.chroma)
         ext.apply(frame, height, width, rows, rows.shape[0], rows.shape[1], tone.table, tone.rows, _CHROMA_KEEP,
-                  strength, out, prev, classes, cls_h, cls_w, *weights, coeffs, *dn, *spatial_shares)
+                  strength, out, prev, classes, cls_h, cls_w, *weights, coeffs, *dn, *shares)
         return out
-    spatial = blend.per_pixel(spatial_shares, height, width) if guide is not None and blend is not None else None
+    spatial = blend.per_pixel(blend.shares, height, width) if guide is not None and blend is not None else None
     out = _apply_opencv(frame, rows, tone, strength, guide, spatial)
     return out if blend is None else blend_frames(out, blend)
 
@@ -257,8 +259,3 @@ def _apply_opencv(frame: np.ndarray, rows: np.ndarray, tone: ToneTable, strength
     out += cv2.merge([offset, offset, offset])
     return cv2.convertScaleAbs(out)
 
-
-def apply_curve_map(frame: np.ndarray, params: np.ndarray, steps: int, strength: float = 1.0,
-                    local: float = 1.0, blend: Blend | None = None) -> np.ndarray:
-    """The curve model's apply: :func:`apply_params` with ``curve_tone(steps)``."""
-    return apply_params(frame, params, curve_tone(steps), strength, local, blend)

@@ -8,7 +8,7 @@ strength 0) the pixel passes bit-exact.
 * **Luma**: a guided filter (He et al.), self-guided, edge preserving. Its coefficients are
   computed on a reduced copy of the frame (He & Sun's "fast guided filter"): the half-size copy
   the predictor's quarter copy is made from, or for frames of 720 lines and more that quarter
-  copy itself (:func:`guide_copy`). Per window ``a = var / (var + eps)``,
+  copy itself (:func:`guide_scale`). Per window ``a = var / (var + eps)``,
   ``b = mean * (1 - a)``, both box-averaged once more. At full resolution the filtered luma is
   ``a * Y + b`` (``a`` and ``b`` bilinearly upsampled): ~``b`` (the local mean) in flat regions,
   ~``Y`` across edges, where the window's variance is well above the noise's.
@@ -17,14 +17,14 @@ strength 0) the pixel passes bit-exact.
   harder, over a wider window of the same reduced copy: a guided filter with the (denoised)
   luma as guide, so that in flat regions it is the window's mean colour and across an edge it
   follows the luma (a plain blur would paint a lit face's colour onto the dark wall beside it).
-* ``eps`` is ``EPS_SCALE`` times the noise variance at the window's brightness, estimated per
+* ``eps`` is ``eps_scale`` times the noise variance at the window's brightness, estimated per
   frame from that copy (median absolute deviation of the residual from a 3x3 mean, per
   brightness band: robust to the edges and texture that most windows of a frame do not hold).
 
-A pixel with gain ``g`` takes ``alpha = strength * clamp((g - 1) / (FULL_GAIN - 1), 0, 1)`` of
-the filtered luma and ``min(1, CHROMA * alpha)`` of the low-resolution chroma. With temporal
+A pixel with gain ``g`` takes ``alpha = strength * clamp((g - 1) / (full_gain - 1), 0, 1)`` of
+the filtered luma and ``min(1, chroma * alpha)`` of the low-resolution chroma (:class:`DenoiseConfig`). With temporal
 processing the motion class scales alpha (:class:`vidlle.temporal.TemporalConfig`
-``spatial_weights``): still regions keep their detail and are denoised over time, moving regions
+``spatial_shares``): still regions keep their detail and are denoised over time, moving regions
 are denoised in space.
 """
 
@@ -118,17 +118,18 @@ def noise_sigma(luma: np.ndarray, level: np.ndarray, floor: float = 0.35) -> np.
     return np.maximum(table, floor).astype(np.float32)
 
 
-def guide_copy(half: np.ndarray, quarter: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The reduced copy the guide is planned on: the half copy up to ``GUIDE_QUARTER_FROM``
-    lines, the quarter copy from there. Noise grain and codec blocks of large frames span more
-    pixels (upscaled sensors, 16-pixel macroblocks), so a 1080p frame wants the wider window
-    anyway, and its quarter copy is 4x cheaper to plan on."""
-    return quarter if min(height, width) >= GUIDE_QUARTER_FROM else half
+def guide_scale(height: int, width: int) -> int:
+    """Scale of the reduced copy the guide is planned on (:class:`vidlle.predictor.ReducedCopies`):
+    the half copy (2) up to ``GUIDE_QUARTER_FROM`` lines, the quarter copy (4) from there. Noise
+    grain and codec blocks of large frames span more pixels (upscaled sensors, 16-pixel
+    macroblocks), so a 1080p frame wants the wider window anyway, and its quarter copy is 4x
+    cheaper to plan on."""
+    return 4 if min(height, width) >= GUIDE_QUARTER_FROM else 2
 
 
 def plan_denoise(copy: np.ndarray, config: DenoiseConfig) -> Guide | None:
-    """The frame's :class:`Guide` from a reduced copy (:func:`guide_copy`; (h, w, 3) uint8 RGB, the input, not
-    enhanced), or None when the denoiser is off or the copy is too small to hold a window
+    """The frame's :class:`Guide` from a reduced copy (at :func:`guide_scale`; (h, w, 3) uint8 RGB, the input,
+    not enhanced), or None when the denoiser is off or the copy is too small to hold a window
     (a frame under 8 pixels a side: nothing there to filter)."""
     if config.strength <= 0.0 or min(copy.shape[:2]) < _MIN_SIDE:
         return None

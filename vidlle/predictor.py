@@ -1,4 +1,10 @@
-"""What the parameter predictor sees of a frame: a downscaled copy, aspect kept.
+"""The reduced copies of a frame and what the parameter predictor sees of it.
+
+The low-resolution work of a frame reads area-averaged copies of it at integer scales: the
+predictor's input is reduced from the quarter-size copy, the spatial denoiser plans on the half
+or the quarter (:func:`vidlle.denoise.guide_scale`) and the temporal stage judges motion on the
+copy at ``TemporalConfig.motion_scale`` (a quarter). :class:`ReducedCopies` makes each copy once
+per frame, the quarter from the half: one full-resolution read for all three.
 
 Every model predicts its low-resolution parameters from the frame shrunk so that its long side
 is at most the model's ``predict_size``; the Enhancer, the engine export checks and the
@@ -10,6 +16,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+# The predictor's input is reduced from the copy at this scale when the frame is large enough:
+# two area steps give the one-step average up to that copy's uint8 rounding where the second
+# factor is an integer, and close to it otherwise (the second step weighs the copy's pixels).
+PREDICTOR_SCALE = 4
+
 
 def predictor_size(height: int, width: int, predict_size: int) -> tuple[int, int]:
     """(h, w) of the predictor's input for a ``height`` x ``width`` frame; aspect kept, never 0."""
@@ -17,42 +28,45 @@ def predictor_size(height: int, width: int, predict_size: int) -> tuple[int, int
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def quarter_size(height: int, width: int) -> tuple[int, int]:
-    """(width, height) (cv2 order) of a frame's quarter-size copy: the first of the two area
-    reductions of :func:`predictor_input`, and the copy the temporal stage judges motion on."""
-    return max(1, width // 4), max(1, height // 4)
+class ReducedCopies:
+    """One frame's area-averaged copies by integer scale, each made once. Not thread-safe.
+
+    frame: (H, W, 3) uint8 RGB. :meth:`at` ``(scale)`` is the (H // scale, W // scale, 3) uint8
+    copy (at least 1 x 1); ``at(1)`` is the frame itself.
+    """
+
+    def __init__(self, frame: np.ndarray):
+        self.frame = frame
+        self._copies = {1: frame}
+
+    def at(self, scale: int) -> np.ndarray:
+        """The copy at 1/``scale`` of the frame's size (cv2 INTER_AREA).
+
+        An even scale above 2 is reduced 2x from the copy at half that scale (the quarter from
+        the half): OpenCV's 2x area path is ~3x cheaper than its general 4x one (CPU time, 720p),
+        for at most one level of extra rounding, and the half is wanted anyway.
+        """
+        copy = self._copies.get(scale)
+        if copy is None:
+            if scale < 1:
+                raise ValueError(f"ReducedCopies: scale {scale} is not a positive integer")
+            source = self.at(scale // 2) if scale > 2 and scale % 2 == 0 else self.frame
+            height, width = self.frame.shape[:2]
+            size = (max(1, width // scale), max(1, height // scale))
+            copy = self._copies[scale] = cv2.resize(source, size, interpolation=cv2.INTER_AREA)
+        return copy
 
 
-def reduced_copies(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W, 3) uint8 -> its area averages at half size (H // 2, W // 2, 3) and quarter size
-    (H // 4, W // 4, 3), uint8. The quarter comes from the half: OpenCV's 2x area path is ~3x
-    cheaper than its general 4x one (CPU time, 720p), for at most one level of extra rounding.
-    The spatial denoiser plans on the half copy; the predictor and the motion planner read the
-    quarter."""
-    height, width = frame.shape[:2]
-    half = cv2.resize(frame, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
-    return half, cv2.resize(half, quarter_size(height, width), interpolation=cv2.INTER_AREA)
-
-
-def quarter_copy(frame: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 -> (H // 4, W // 4, 3) uint8: the quarter of :func:`reduced_copies`."""
-    return reduced_copies(frame)[1]
-
-
-def predictor_input(frame: np.ndarray, size: tuple[int, int], quarter: np.ndarray | None = None) -> np.ndarray:
+def predictor_input(frame: np.ndarray | ReducedCopies, size: tuple[int, int]) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (3, h, w) float32 in [0, 1] at ``size`` = (h, w) (area resampling).
 
-    A frame at least four times ``size`` both ways is reduced in two area steps, to
-    :func:`quarter_size` (an integer factor, OpenCV's fast path) and then to ``size``: nested
-    area averages are the one-step average up to the quarter copy's uint8 rounding, and the
-    enhancer already has that copy (``quarter``, (H // 4, W // 4, 3) uint8) for motion.
+    frame: the frame, or its :class:`ReducedCopies` (the enhancer's, which its other steps read
+    too). A frame at least ``PREDICTOR_SCALE`` times ``size`` both ways is reduced in two area
+    steps, to that copy (integer factors, OpenCV's fast path) and then to ``size``.
     """
+    copies = frame if isinstance(frame, ReducedCopies) else ReducedCopies(frame)
     h, w = size
-    height, width = frame.shape[:2]
-    if height >= 4 * h and width >= 4 * w:
-        qw, qh = quarter_size(height, width)
-        if quarter is None or quarter.shape[:2] != (qh, qw):
-            quarter = quarter_copy(frame)
-        frame = quarter
-    small = frame if (h, w) == frame.shape[:2] else cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+    height, width = copies.frame.shape[:2]
+    source = copies.at(PREDICTOR_SCALE) if height >= PREDICTOR_SCALE * h and width >= PREDICTOR_SCALE * w else copies.frame
+    small = source if (h, w) == source.shape[:2] else cv2.resize(source, (w, h), interpolation=cv2.INTER_AREA)
     return small.transpose(2, 0, 1).astype(np.float32) * (1.0 / 255.0)

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vidlle.apply import Blend, blend_frames
-from vidlle.predictor import quarter_copy
+from vidlle.apply import Blend
 
 _BANDS = 8  # brightness bands of the noise model (32 levels each)
 _CHANNEL_MEAN = np.full((1, 3), 1.0 / 3.0, np.float32)  # cv2.transform: (h, w, 3) -> (h, w) mean
@@ -57,7 +56,8 @@ class TemporalConfig:
         thresholds let the bright current models ghost more than 10 %: docs/temporal.md).
     blur: box size of the difference blur (odd, in motion-resolution pixels); larger detects
         faint motion better, but widens the un-averaged margin around moving objects.
-    motion_scale: motion is judged on a copy 1/motion_scale of the frame's size. 4 (blur 3, a
+    motion_scale: motion is judged on the frame's area-averaged copy at 1/motion_scale of its size
+        (:class:`vidlle.predictor.ReducedCopies`; at 4 the quarter the predictor reads). 4 (blur 3, a
         12-pixel footprint) against 2 (blur 5, 10 pixels) on ``python -m train.temporal_eval``
         (curve): static noise -80 / -80 / -77 % instead of -82 % (street, still, starlight),
         ghosting 0.7 / 7.6 % instead of 1.8 / 9.0 %, at a quarter of the cost.
@@ -89,13 +89,14 @@ def _gray_histogram(small: np.ndarray) -> np.ndarray:
 class TemporalState:
     """Per-stream temporal state; feed frames in display order. Not thread-safe.
 
-    Use :meth:`smooth_params` on every frame's predicted map, apply the curve, then
-    :meth:`denoise` on the enhanced frame. :meth:`reset` forgets everything (reconnects, seeks).
+    Per frame, in order (:meth:`vidlle.api.Enhancer.enhance_batch`): :meth:`smooth_params` on the
+    predicted map; with ``denoise``, :meth:`plan` on the frame's reduced copy enhanced with that
+    map, then :meth:`commit` of the full-resolution output, which the one pass blended by the
+    plan. :meth:`reset` forgets everything (reconnects, seeks).
     """
 
     def __init__(self, config: TemporalConfig = TemporalConfig()):
         self.config = config
-        self.resets = 0
         self.reset()
 
     def reset(self) -> None:
@@ -132,7 +133,6 @@ class TemporalState:
             self._hist = _gray_histogram(small)
         elif self._is_discontinuity(small):
             self.reset()
-            self.resets += 1
             self._hist = _gray_histogram(small)
         if self._params is None:
             self._small, self._params = small, params.copy()
@@ -170,27 +170,15 @@ class TemporalState:
         table = np.maximum(table, 0.35)
         self._noise = table if self._noise is None else 0.8 * self._noise + 0.2 * table
 
-    def denoise(self, frame: np.ndarray) -> np.ndarray:
-        """Motion-adaptive recursive average of enhanced frames.
-
-        frame: (H, W, 3) uint8 RGB (the enhanced frame). Returns (H, W, 3) uint8 RGB.
-        The enhancer does the same in fewer passes: it plans on a low-resolution enhanced copy
-        (:meth:`plan`) and blends while it applies the curve (:func:`vidlle.apply.apply_params`).
-        """
-        if not self.config.denoise:
-            return frame
-        blend = self.plan(self.motion_copy(frame), frame.shape)
-        out = frame if blend is None else blend_frames(frame, blend)
-        self.commit(out)
-        return out
-
     def plan(self, small: np.ndarray, shape: tuple[int, ...]) -> Blend | None:
         """Classify motion and return how to blend this frame with the previous output.
 
-        small: (h, w, 3) uint8 RGB, the enhanced frame at :meth:`motion_size` (motion is judged on
-        a low-resolution copy: a blurred difference needs no more resolution, and at full
-        resolution it would be the costliest part of the frame). shape: the full frame's shape. Returns None where the frame is to be taken as it
-        is (first frame, new size, noise not yet known); then :meth:`commit` the output either way.
+        small: (h, w, 3) uint8 RGB, the frame's copy at 1/``motion_scale`` of its size
+        (:class:`vidlle.predictor.ReducedCopies`) enhanced like the frame (motion is judged on a
+        low-resolution copy: a blurred difference needs no more resolution, and at full
+        resolution it would be the costliest part of the frame). shape: the full frame's shape.
+        Returns None where the frame is to be taken as it is (first frame, new size, noise not
+        yet known); then :meth:`commit` the output either way.
 
         Motion is the mean absolute change over R, G and B, divided by the noise level of the
         pixel's brightness band; the blend (:class:`~vidlle.apply.Blend`) has three weights
@@ -228,20 +216,7 @@ class TemporalState:
         weight = cv2.LUT(classes, table)
         step = cv2.multiply(cv2.subtract(small_f, self._prev_small), cv2.merge([weight, weight, weight]))
         self._prev_small = cv2.add(self._prev_small, step)
-        return Blend(self._prev, classes, weights)
-
-    def motion_size(self, height: int, width: int) -> tuple[int, int]:
-        """(width, height) of the copy motion is judged on (cv2 order)."""
-        scale = self.config.motion_scale
-        return max(1, width // scale), max(1, height // scale)
-
-    def motion_copy(self, frame: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 -> the area-averaged copy at :meth:`motion_size` that :meth:`plan`
-        wants (enhanced). At the default scale 4 it is :func:`vidlle.predictor.quarter_copy`, the
-        copy the predictor's input is reduced from as well."""
-        if self.config.motion_scale == 4:
-            return quarter_copy(frame)
-        return cv2.resize(frame, self.motion_size(*frame.shape[:2]), interpolation=cv2.INTER_AREA)
+        return Blend(self._prev, classes, weights, c.spatial_shares)
 
     def commit(self, out: np.ndarray) -> None:
         """Remember this frame's output (H, W, 3) uint8: the next frame blends with it."""
