@@ -160,11 +160,12 @@ def test_a_viewer_that_reads_nothing_holds_up_neither_the_offers_nor_other_viewe
         stalled = socket.create_connection(("127.0.0.1", server.port))
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stalled.sendall(b"GET /stream/preview/enhanced HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # never read
-        reader = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        # Generous bounds: each ~1 MB picture is encoded on demand, slow on a loaded 2-core machine.
+        reader = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         reader.request("GET", "/stream/preview/enhanced")
         resp = reader.getresponse()
         got = 0
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while got < 15 and time.monotonic() < deadline:
             feeds.offer(image_frame(noisy))
             line = resp.fp.readline()
