@@ -21,6 +21,7 @@ from vidlle.errors import Interrupted, OutputError, VidlleError
 from vidlle.heap import keep_freed_buffers
 from vidlle.io.redact import redact_text
 from vidlle.options import from_options, options
+from vidlle.progress import say
 from vidlle.settings import EncodeConfig, EnhancerConfig, LiveConfig, RunConfig
 from vidlle.signals import stop_signals_handled
 from vidlle.version import __version__
@@ -28,10 +29,6 @@ from vidlle.version import __version__
 
 # What may run the cameras of `vidlle serve` (vidlle.scale.hosts.HOSTS, not imported here: it loads Ray's side).
 CAMERA_HOSTS = ["auto", "ray", "threads"]
-
-
-def say(message: str) -> None:
-    click.echo(f"vidlle: {message}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import sys
 
+import click
+
 from vidlle.pipeline import Stats
+
+
+def say(message: str) -> None:
+    """One ``vidlle: MESSAGE`` line on stderr: what every command tells its user besides the bar."""
+    click.echo(f"vidlle: {message}", err=True)
 
 
 def _clock(seconds: float) -> str:

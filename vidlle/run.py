@@ -22,7 +22,7 @@ from vidlle.io.redact import redact
 from vidlle.io.plan import open_source
 from vidlle.job import EnhanceJob, EnhanceSettings
 from vidlle.pipeline import Pipeline, Stats
-from vidlle.progress import ProgressBar, summary_line
+from vidlle.progress import ProgressBar, say, summary_line
 from vidlle.report import stats_record, write_json
 from vidlle.scale import import_ray
 from vidlle.scale.backlog import failure_message, format_results, log_path, plan_jobs, run_ray, run_sequential
@@ -30,11 +30,6 @@ from vidlle.settings import EnhancerConfig, LiveConfig
 from vidlle.web.feed import CameraFeeds, FeedLimits, FeedSink
 from vidlle.web.server import web_config
 from vidlle.web.views import PreviewView, open_page
-
-
-def say(message: str) -> None:
-    """One ``vidlle: ...`` line on stderr."""
-    click.echo(f"vidlle: {message}", err=True)
 
 
 def enhance(input: str, output: str, settings: EnhanceSettings, live: LiveConfig, quiet: bool = False,

@@ -7,15 +7,12 @@ import time
 import click
 
 from vidlle.errors import Interrupted, ScaleError
+from vidlle.progress import say
 from vidlle.report import write_json
 from vidlle.scale.config import load_config
 from vidlle.scale.service import Service, final_lines, format_table
 from vidlle.web.server import web_config as page_config
 from vidlle.web.views import ServeView, open_page
-
-
-def say(message: str) -> None:
-    click.echo(f"vidlle: {message}", err=True)
 
 
 def serve(config: str, host: str = "auto", address: str | None = None, stats_every: float = 10.0,
