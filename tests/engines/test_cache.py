@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vidlle.engines.cache import ArtifactCache, ArtifactKey, cache_root, engines_dir
+from vidlle.engines.cache import ArtifactCache, ArtifactKey
 from vidlle.engines.specs import ModelSource, Profile
 from vidlle.engines.tensorrt import engine_key
 
@@ -41,13 +41,6 @@ def test_slot_is_stable_across_trt_versions_so_upgrades_rebuild_in_place():
     assert key(capability="8.9").filename != key().filename  # two GPUs in one box do not thrash
     assert key(precision="fp32").filename != key().filename
     assert key().filename.endswith(".engine") and "sm90" in key().filename
-
-
-def test_cache_root_from_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("VIDLLE_CACHE", str(tmp_path / "c"))
-    assert engines_dir() == tmp_path / "c" / "engines"
-    monkeypatch.delenv("VIDLLE_CACHE")
-    assert cache_root() == Path.home() / ".cache" / "vidlle"
 
 
 def test_sidecar_round_trip(tmp_path):

@@ -29,19 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from vidlle.cachedir import cache_dir
 from vidlle.version import __version__
 
 SIDECAR_FORMAT = 1
 
 
-def cache_root() -> Path:
-    """``$VIDLLE_CACHE`` or ``~/.cache/vidlle``."""
-    env = os.environ.get("VIDLLE_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "vidlle"
-
-
 def engines_dir() -> Path:
-    return cache_root() / "engines"
+    """``engines/`` under the cache root (:mod:`vidlle.cachedir`)."""
+    return cache_dir("engines")
 
 
 @dataclass(frozen=True)

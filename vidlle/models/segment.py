@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidlle.cachedir import cache_dir
 from vidlle.errors import ModelError
 
 # Channels after each encoder level (strides 2, 4, 8, 16) for the width multipliers EdgeNets
@@ -502,16 +503,9 @@ WEIGHTS_URL = (
 )
 
 
-def weights_cache_dir() -> Path:
-    """``$VIDLLE_CACHE/weights`` or ``~/.cache/vidlle/weights`` (may not exist)."""
-    root = os.environ.get("VIDLLE_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "vidlle"
-    return base / "weights"
-
-
 def find_seg_weights(explicit: str | Path | None = None) -> Path:
     """Path of the ESPNetv2 weights: ``explicit`` (``--seg-weights``), then ``$VIDLLE_SEG_WEIGHTS``,
-    then the first ``espnetv2*.pth`` in :func:`weights_cache_dir` (a Cityscapes one preferred).
+    then the first ``espnetv2*.pth`` in ``weights/`` under the cache root (:mod:`vidlle.cachedir`; a Cityscapes one preferred).
 
     A path given explicitly or by the environment must exist (no silent fall-back to another
     model). Raises ModelError with a one-line message when nothing is found.
@@ -527,7 +521,7 @@ def find_seg_weights(explicit: str | Path | None = None) -> Path:
         if not path.is_file():
             raise ModelError(f"segmentation weights {path} (from ${SEG_WEIGHTS_ENV}) not found")
         return path
-    cache = weights_cache_dir()
+    cache = cache_dir("weights")
     found = sorted(p for p in cache.glob("espnetv2*.pth") if p.is_file())
     if found:
         city = [p for p in found if "city" in p.name]
