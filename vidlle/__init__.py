@@ -5,8 +5,8 @@ Public API::
     from vidlle import Enhancer
     out = Enhancer("curve").enhance(frame)   # frame: HxWx3 uint8 RGB
 
-Importing the package is cheap: torch, cv2 and av load when an Enhancer or the
-pipeline is first used.
+Importing the package is cheap: NumPy, OpenCV and the runtimes load when an Enhancer or
+the pipeline is first used (torch only for the features that need it, see vidlle.extras).
 """
 
 from vidlle.version import __version__
@@ -15,7 +15,7 @@ __all__ = ["Enhancer", "__version__"]
 
 
 def __getattr__(name):
-    # Lazy so that `import vidlle` (e.g. for `vidlle --help`) does not pull in torch.
+    # Lazy so that `import vidlle` (every command, `vidlle --help` included) stays cheap.
     if name == "Enhancer":
         from vidlle.api import Enhancer
 
