@@ -14,8 +14,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
+# isort: off
+import cv2  # before av (see vidlle.io.preview: their bundled libraries conflict otherwise)
+import av
+# isort: on
 import numpy as np
+
+from vidlle import Enhancer
 
 SHARED_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
 # clip -> (frame index, crop box y, x, height, width): a region with both shadow and detail
@@ -26,8 +31,6 @@ CROPS = {
 
 
 def _frames(path: Path, count: int) -> list[np.ndarray]:
-    import av
-
     out = []
     with av.open(str(path)) as c:
         for f in c.decode(video=0):
@@ -47,8 +50,6 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
 def crop_row(path: Path, frame: int, box: tuple[int, int, int, int], models: list[str]) -> np.ndarray:
     """(rows of) labelled 100 % crops of ``frame`` of ``path``: input, input x8, then per model
     denoise 0 and default."""
-    from vidlle import Enhancer
-
     frames = _frames(path, frame + 1)
     y, x, h, w = box
     cut = (slice(y, y + h), slice(x, x + w))

@@ -33,7 +33,10 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
+# isort: off
+import cv2  # before av (see vidlle.io.preview: their bundled libraries conflict otherwise)
+import av
+# isort: on
 import numpy as np
 
 from train import metrics
@@ -58,8 +61,6 @@ def crop_bars(frames: np.ndarray, level: int = 16) -> np.ndarray:
 
 def read_clip(path: Path, every: int) -> np.ndarray:
     """Every ``every``-th frame of a video as (N, H, W, 3) uint8 RGB, bars cropped."""
-    import av
-
     with av.open(str(path)) as container:
         frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(video=0)) if i % every == 0]
     return crop_bars(np.stack(frames))

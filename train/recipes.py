@@ -25,7 +25,10 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Callable
 
-import cv2
+# isort: off
+import cv2  # before av (see vidlle.io.preview: their bundled libraries conflict otherwise)
+import av
+# isort: on
 import numpy as np
 
 from train.degrade import _log_uniform, add_sensor_noise, darken, linear_to_srgb, srgb_to_linear
@@ -77,8 +80,6 @@ def crf(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def h264(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    import av
-
     dark = sensor(image, rng)
     height, width = dark.shape[:2]
     # 4:2:0 needs even sizes: pad by edge repetition, crop back after decoding.

@@ -32,7 +32,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
+# isort: off
+import cv2  # before av (see vidlle.io.preview: their bundled libraries conflict otherwise)
+import av
+# isort: on
 import numpy as np
 
 from train.degrade import darken_video
@@ -61,8 +64,6 @@ def street(frames: int, light_step: int | None, seed: int, size=(360, 640), nois
 
 
 def read_video(path: Path) -> list[np.ndarray]:
-    import av
-
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
 

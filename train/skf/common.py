@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -175,8 +176,6 @@ def run_record(args, folders, train_files, held, device: torch.device) -> dict:
 def load_resume(path: Path, device: torch.device, config, config_cls) -> dict:
     """``OUT/last.pt`` for ``--resume``, after checking it was trained with ``config``; restores
     the RNG state (the caller loads the weights and optimiser and continues from ``["iter"]``)."""
-    from dataclasses import asdict
-
     ckpt = torch.load(path, map_location=device, weights_only=False)
     if config_cls(**ckpt["config"]) != config:
         raise SystemExit(f"--resume: {path} was trained with {ckpt['config']}, not {asdict(config)}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 from vidlle.engines.cache import file_sha256
@@ -141,8 +142,6 @@ def parse_frame_size(text: str) -> tuple[int, int]:
 
 def sample_frames(count: int = 6, seed: int = 0) -> list[np.ndarray]:
     """Verification frames, (H, W, 3) uint8: dark smooth scenes with noise, flat, random, odd sizes."""
-    import cv2
-
     rng = np.random.default_rng(seed)
     sizes = [(1080, 1920), (720, 1280), (97, 161), (2, 2), (480, 360), (1, 5)]
     frames = []

@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from vidlle.engines import EngineError
 from vidlle.engines.cache import ArtifactCache, ArtifactKey, Entry
 from vidlle.engines.export import TOLERANCE, format_report, get_onnx
@@ -150,7 +152,6 @@ def verify_engine(trt, plan: bytes, source: ModelSource, precision: str, device:
                   frames=None) -> dict:
     """Run a built engine and torch fp32 (CPU) on the frames its profile covers; compare
     through the model's check (curve: uint8 output of the full enhance path; fp16 tolerance 2)."""
-    import numpy as np
     import torch
 
     spec = get_export_spec(source.model)

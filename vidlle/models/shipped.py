@@ -26,6 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from vidlle.apply import ToneTable
+from vidlle.engines.export import export_onnx, verify_onnx
+from vidlle.engines.specs import ModelSource
 from vidlle.models.registry import WEIGHTS_DIR, get_spec
 
 
@@ -68,12 +70,8 @@ def load_runtime(name: str) -> ShippedRuntime | None:
 
 def write_runtime(name: str, directory: Path = WEIGHTS_DIR) -> dict:
     """Export model ``name``'s shipped weights to its runtime files (torch, onnx, onnxruntime)."""
-    # Here, not at the top: torch is heavy, and vidlle.engines imports this package (the
-    # export specs read the registry), so a module-level import would be a circle.
+    # Here, not at the top: torch is an extra; the default path reads the runtime files without it.
     import torch
-
-    from vidlle.engines.export import export_onnx, verify_onnx
-    from vidlle.engines.specs import ModelSource
 
     spec = get_spec(name)
     source = ModelSource.resolve(name)
