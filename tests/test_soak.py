@@ -1,5 +1,6 @@
-"""The soak benchmark (benchmarks/soak.py), short: a flaky real RTSP camera (stalls, a restart)
-through the real `vidlle enhance` process; its memory, threads and fds must stay flat."""
+"""The soak benchmark (benchmarks/soak.py), short: a flaky real RTSP camera (stalls, a restart,
+each held until vidlle reported it) through the real `vidlle enhance` process: every outage is
+one reconnect, and its memory, threads and fds stay flat."""
 
 from __future__ import annotations
 
@@ -26,12 +27,15 @@ def _soak_module():
 @needs_rtsp
 def test_short_soak_is_flat_across_stalls_and_a_restart(tmp_path):
     soak = _soak_module()
-    # 45 s of stream time sent at 5x real time: stalls at 12 s and 24 s (4 s long: past vidlle's
-    # 1 s read timeout, so each one is a reconnect) and one camera restart at 30 s.
+    # 45 s of stream time sent at 5x real time: stalls at 12, 24 and 36 s, one camera restart at
+    # 30 s. Each outage lasts until vidlle reported the connection lost (its 1 s read timeout),
+    # then 4 s (stall) or 2 s (restart) of stream time more, so each one is exactly one reconnect.
     samples, summary = soak.soak(minutes=0.75, speed=5, size="160x90", stall_every=12, stall_for=4,
                                  restart_every=30, sample_every=3, out_dir=tmp_path, log=lambda line: None)
     assert summary["exit_code"] == 130  # stopped by SIGINT, recording finalised
-    assert summary["reconnects"] >= 2 and summary["recorded"] > 0.3 * summary["sent"]
+    assert (summary["stalls"], summary["restarts"]) == (3, 1)
+    assert summary["reconnects"] == 4, summary["last_line"]
+    assert summary["recorded"] > 0.3 * summary["sent"]
     g = soak.growth(samples, warmup_min=0.25)
     assert g["thread_growth"] <= 0 and g["fd_growth"] <= 0, g
     assert g["rss_growth_pct"] <= 10, g  # short runs are noisier than the 30-minute one (<= 5 %)

@@ -10,8 +10,8 @@ Play mode (default) serves ``rtsp://127.0.0.1:PORT/stream``: a live, dark moving
 and payloaded as RTP/H.264. The media is shared between clients; ``--stall-after S`` closes a
 valve S seconds after the first client connected, so the server keeps the session and the
 connection open but sends no more video -- a stalled camera (media made later for reconnecting
-clients stay stalled too). ``--stall-every P --stall-for D`` stalls it for D seconds every P
-seconds instead (a flaky camera: soak tests), printing ``STALLED`` and ``RESUMED``.
+clients stay stalled too). SIGUSR1 stalls it the same way and SIGUSR2 lets video through again
+(a flaky camera driven by its test: the soak), printing ``STALLED`` and ``RESUMED``.
 
 Every frame that passes the valve (sent to clients) prints ``SENT n`` (n counted over the
 server's life), so a test knows exactly how many frames the camera sent while it was up.
@@ -64,8 +64,6 @@ def main() -> int:
     ap.add_argument("--size", default="320x180")
     ap.add_argument("--fps", type=int, default=25)
     ap.add_argument("--stall-after", type=float, default=None, help="seconds of video, then silence")
-    ap.add_argument("--stall-every", type=float, default=None, help="seconds between periodic stalls")
-    ap.add_argument("--stall-for", type=float, default=2.0, help="seconds each periodic stall lasts")
     ap.add_argument("--corrupt-after", type=float, default=None, help="seconds of clean video, then broken data")
     ap.add_argument("--corrupt-for", type=float, default=1.0, help="seconds of broken data, then clean again")
     ap.add_argument("--corrupt-probability", type=float, default=0.01, help="chance each byte is overwritten")
@@ -106,8 +104,6 @@ def main() -> int:
             for valve in valves:
                 valve.set_property("drop", True)
             say("STALLED")
-            if args.stall_every is not None:
-                GLib.timeout_add(int(args.stall_for * 1000), resume)
             return False
 
         def resume():
@@ -116,10 +112,6 @@ def main() -> int:
                 valve.set_property("drop", False)
             say("RESUMED")
             return False
-
-        def periodic_stall():
-            stall()
-            return True  # GLib repeats it every --stall-every seconds
 
         sent = [0]
 
@@ -147,8 +139,6 @@ def main() -> int:
                 valve.set_property("drop", True)  # a reconnecting client finds it still stalled
             elif args.stall_after is not None and len(valves) == 1:
                 GLib.timeout_add(int(args.stall_after * 1000), stall)
-            if args.stall_every is not None and len(valves) == 1:
-                GLib.timeout_add(int(args.stall_every * 1000), periodic_stall)
             if args.corrupt_after is not None and len(valves) == 1:
                 GLib.timeout_add(int(args.corrupt_after * 1000), corrupt, True)
 
@@ -164,6 +154,13 @@ def main() -> int:
 
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, stop)
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, stop)
+    if not args.record:
+        def on_signal(action):
+            action()
+            return True  # keep the handler for the next stall
+
+        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGUSR1, on_signal, stall)
+        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGUSR2, on_signal, resume)
     say(f"READY {server.get_bound_port()}")
     loop.run()
     if args.record:

@@ -69,20 +69,18 @@ class RtspServer:
     """``tests/support/rtsp_server.py`` as a child process on a fixed port (restartable).
 
     url: ``rtsp://127.0.0.1:PORT/stream``. lines: stdout lines after READY (RECEIVED n, STALLED,
-    CORRUPT ON/OFF). sent: frames the camera sent, summed over every start (its SENT lines).
+    RESUMED, CORRUPT ON/OFF). sent: frames the camera sent, summed over every start (its SENT lines).
     corrupt_after / corrupt_for: seconds of clean video, then seconds of broken H.264 data.
+    :meth:`stall` and :meth:`resume` silence the camera and let it send again, when the test says.
     """
 
     def __init__(self, port: int | None = None, *, stall_after: float | None = None, record: bool = False,
                  size: str = "320x180", fps: int = 25, corrupt_after: float | None = None,
-                 corrupt_for: float = 1.0, bitrate: int = 300, stall_every: float | None = None,
-                 stall_for: float = 2.0):
+                 corrupt_for: float = 1.0, bitrate: int = 300):
         self.port = port or free_port()
         self.args = ["--port", str(self.port), "--size", size, "--fps", str(fps), "--bitrate", str(bitrate)]
         if stall_after is not None:
             self.args += ["--stall-after", str(stall_after)]
-        if stall_every is not None:
-            self.args += ["--stall-every", str(stall_every), "--stall-for", str(stall_for)]
         if corrupt_after is not None:
             self.args += ["--corrupt-after", str(corrupt_after), "--corrupt-for", str(corrupt_for)]
         if record:
@@ -137,6 +135,19 @@ class RtspServer:
             if line.startswith(prefix):
                 return line
         return None
+
+    def stall(self, timeout: float = 10.0) -> None:
+        """Stop sending video, connections kept open (SIGUSR1); returns once the server did."""
+        self._signal(signal.SIGUSR1, "STALLED", timeout)
+
+    def resume(self, timeout: float = 10.0) -> None:
+        """Send video again after :meth:`stall` (SIGUSR2); returns once the server did."""
+        self._signal(signal.SIGUSR2, "RESUMED", timeout)
+
+    def _signal(self, signum: int, answer: str, timeout: float) -> None:
+        self.proc.send_signal(signum)
+        if self.wait_for(answer, timeout) is None:
+            raise RuntimeError(f"RTSP test server did not print {answer} within {timeout} s")
 
     def received(self) -> int:
         """Frames a --record server decoded so far (its latest RECEIVED line; 0 before any)."""
