@@ -12,6 +12,13 @@ Raising ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` is process-wide, so only t
 that own their process call :func:`keep_freed_buffers` (the CLI, Ray workers); a program using
 the :class:`~vidlle.api.Enhancer` API may call it too. It costs idle memory: up to
 ``trim_mb`` of freed heap stays mapped.
+
+Kept freed memory is kept per malloc arena, and glibc gives each new thread an arena of its own
+(up to 8 per core): the capture, decode, enhance and encode threads and x264's workers would each
+keep their own set of frame-sized blocks. ``M_ARENA_MAX`` caps that; measured on the 2-core
+machine, a 720p camera of ``vidlle serve`` held ~60 MiB less resident with one arena than with
+glibc's default (docs/capacity.md), at the same speed (the threads allocate a few large blocks
+per frame, too few to contend for the arena's lock).
 """
 
 from __future__ import annotations
@@ -23,11 +30,13 @@ from functools import cache
 # mallopt parameter numbers from glibc's <malloc.h>.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 
 
 @cache  # process-wide settings: once per process is enough (Ray calls it per task)
-def keep_freed_buffers(mmap_mb: int = 64, trim_mb: int = 512) -> bool:
-    """Serve blocks under ``mmap_mb`` from the heap and keep up to ``trim_mb`` of freed heap.
+def keep_freed_buffers(mmap_mb: int = 64, trim_mb: int = 512, arenas: int = 1) -> bool:
+    """Serve blocks under ``mmap_mb`` from the heap and keep up to ``trim_mb`` of freed heap, in at
+    most ``arenas`` malloc arenas (threads started before the call keep the arena they have).
 
     Returns True when applied; False where the C library is not glibc (nothing changes).
     """
@@ -40,4 +49,5 @@ def keep_freed_buffers(mmap_mb: int = 64, trim_mb: int = 512) -> bool:
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     ok = mallopt(_M_MMAP_THRESHOLD, mmap_mb << 20) == 1
+    ok = mallopt(_M_ARENA_MAX, arenas) == 1 and ok
     return mallopt(_M_TRIM_THRESHOLD, trim_mb << 20) == 1 and ok

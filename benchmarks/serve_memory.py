@@ -1,0 +1,82 @@
+"""Resident memory of `vidlle serve`: the driver and each camera's process, at 720p.
+
+Runs the real command (``python -m vidlle serve``) on a cameras file of N virtual cameras
+(``testsrc:1280x720@15``, recording to ``rec/{name}.mkv``, ``num_cpus`` 1/N), samples every
+second the driver's resident memory (``/proc/PID/statm``) and each camera's own figure from
+``--stats-json`` (``rss_mb``: its actor's process under Ray, the whole process in threads mode),
+and prints the median of the samples taken from ``--settle`` seconds on.
+
+    python benchmarks/serve_memory.py [--engine ray|threads] [--cameras 2] [--duration 40] [--settle 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def rss_mib(pid: int) -> float | None:
+    """Resident memory of process ``pid`` in MiB, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def measure(engine: str, cameras: int, duration: float, settle: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix="vidlle-serve-mem-") as tmp:
+        cfg = Path(tmp) / "cameras.yaml"
+        lines = ["defaults:", "  output: rec/{name}.mkv", f"  num_cpus: {1 / cameras:g}", "cameras:"]
+        lines += [f"  - name: cam{i}\n    source: testsrc:1280x720@15" for i in range(cameras)]
+        cfg.write_text("\n".join(lines) + "\n")
+        stats = Path(tmp) / "stats.json"
+        cmd = [sys.executable, "-m", "vidlle", "serve", str(cfg), "--engine", engine, "--duration", str(duration),
+               "--stats-every", "1", "--stats-json", str(stats), "-q"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        driver: list[float] = []
+        per_camera: dict[str, list[float]] = {}
+        first_streaming = None
+        while proc.poll() is None:
+            time.sleep(1.0)
+            try:
+                rows = json.loads(stats.read_text())["cameras"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if first_streaming is None and rows and all(r.get("state") == "streaming" for r in rows):
+                first_streaming = time.monotonic()
+            if first_streaming is None or time.monotonic() - first_streaming < settle:
+                continue
+            own = rss_mib(proc.pid)
+            if own is not None:
+                driver.append(own)
+            for r in rows:
+                if r.get("rss_mb") is not None:
+                    per_camera.setdefault(r["name"], []).append(r["rss_mb"])
+        err = proc.stderr.read()
+        if proc.returncode != 0 or not driver:
+            raise SystemExit(f"serve failed (exit {proc.returncode}, {len(driver)} samples):\n{err[-2000:]}")
+    return {"engine": engine, "cameras": cameras, "samples": len(driver),
+            "driver_mib": round(statistics.median(driver), 1),
+            "camera_mib": {k: round(statistics.median(v), 1) for k, v in sorted(per_camera.items())}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--engine", default="ray", choices=("ray", "threads"))
+    ap.add_argument("--cameras", type=int, default=2)
+    ap.add_argument("--duration", type=float, default=40.0)
+    ap.add_argument("--settle", type=float, default=25.0, help="seconds of streaming before sampling")
+    args = ap.parse_args()
+    print(json.dumps(measure(args.engine, args.cameras, args.duration, args.settle)))
+
+
+if __name__ == "__main__":
+    main()
