@@ -4,7 +4,9 @@ Runs the real command (``python -m vidlle serve``) on a cameras file of N virtua
 (``testsrc:1280x720@15``, recording to ``rec/{name}.mkv``, ``num_cpus`` 1/N), samples every
 second the driver's resident memory (``/proc/PID/statm``) and each camera's own figure from
 ``--stats-json`` (``rss_mb``: its actor's process under Ray, the whole process in threads mode),
-and prints the median of the samples taken from ``--settle`` seconds on.
+and prints the median of the samples taken from ``--settle`` seconds on, with each camera's CPU
+ms per written frame over the same window (``cpu_s`` and ``frames`` of the stats: the price of a
+memory setting shows there).
 
     python benchmarks/serve_memory.py [--engine ray|threads] [--cameras 2] [--duration 40] [--settle 25]
 """
@@ -43,6 +45,8 @@ def measure(engine: str, cameras: int, duration: float, settle: float) -> dict:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         driver: list[float] = []
         per_camera: dict[str, list[float]] = {}
+        first: dict[str, dict] = {}
+        last: dict[str, dict] = {}
         first_streaming = None
         while proc.poll() is None:
             time.sleep(1.0)
@@ -60,12 +64,17 @@ def measure(engine: str, cameras: int, duration: float, settle: float) -> dict:
             for r in rows:
                 if r.get("rss_mb") is not None:
                     per_camera.setdefault(r["name"], []).append(r["rss_mb"])
+                if r.get("cpu_s") is not None and r.get("state") == "streaming":
+                    first.setdefault(r["name"], r)
+                    last[r["name"]] = r
         err = proc.stderr.read()
         if proc.returncode != 0 or not driver:
             raise SystemExit(f"serve failed (exit {proc.returncode}, {len(driver)} samples):\n{err[-2000:]}")
     return {"engine": engine, "cameras": cameras, "samples": len(driver),
             "driver_mib": round(statistics.median(driver), 1),
-            "camera_mib": {k: round(statistics.median(v), 1) for k, v in sorted(per_camera.items())}}
+            "camera_mib": {k: round(statistics.median(v), 1) for k, v in sorted(per_camera.items())},
+            "cpu_ms_per_frame": {k: round(1000 * (last[k]["cpu_s"] - first[k]["cpu_s"])
+                                          / max(1, last[k]["frames"] - first[k]["frames"]), 1) for k in sorted(last)}}
 
 
 def main() -> None:

@@ -13,12 +13,12 @@ that own their process call :func:`keep_freed_buffers` (the CLI, Ray workers); a
 the :class:`~vidlle.api.Enhancer` API may call it too. It costs idle memory: up to
 ``trim_mb`` of freed heap stays mapped.
 
-Kept freed memory is kept per malloc arena, and glibc gives each new thread an arena of its own
-(up to 8 per core): the capture, decode, enhance and encode threads and x264's workers would each
-keep their own set of frame-sized blocks. ``M_ARENA_MAX`` caps that; measured on the 2-core
-machine, a 720p camera of ``vidlle serve`` held ~60 MiB less resident with one arena than with
-glibc's default (docs/capacity.md), at the same speed (the threads allocate a few large blocks
-per frame, too few to contend for the arena's lock).
+Freed memory is kept per malloc arena, and glibc gives new threads arenas of their own (up to
+8 per core): the capture, decode, enhance and encode threads and x264's workers then each keep
+their own frame-sized blocks, and how many arenas a run ends up with varies. ``M_ARENA_MAX``
+caps that. Measured on the 2-core machine (docs/capacity.md): a 720p camera's Ray actor held
+323-326 MiB in three runs with one arena, 325-399 MiB with glibc's default; the same CPU per
+frame (the threads allocate a few large blocks per frame, too few to contend for the lock).
 """
 
 from __future__ import annotations
