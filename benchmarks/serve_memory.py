@@ -8,7 +8,7 @@ and prints the median of the samples taken from ``--settle`` seconds on, with ea
 ms per written frame over the same window (``cpu_s`` and ``frames`` of the stats: the price of a
 memory setting shows there).
 
-    python benchmarks/serve_memory.py [--engine ray|threads] [--cameras 2] [--duration 40] [--settle 25]
+    python benchmarks/serve_memory.py [--run-on ray|threads] [--cameras 2] [--duration 40] [--settle 25]
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ def rss_mib(pid: int) -> float | None:
         return None
 
 
-def measure(engine: str, cameras: int, duration: float, settle: float) -> dict:
+def measure(run_on: str, cameras: int, duration: float, settle: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="vidlle-serve-mem-") as tmp:
         cfg = Path(tmp) / "cameras.yaml"
         lines = ["defaults:", "  output: rec/{name}.mkv", f"  num_cpus: {1 / cameras:g}", "cameras:"]
         lines += [f"  - name: cam{i}\n    source: testsrc:1280x720@15" for i in range(cameras)]
         cfg.write_text("\n".join(lines) + "\n")
         stats = Path(tmp) / "stats.json"
-        cmd = [sys.executable, "-m", "vidlle", "serve", str(cfg), "--engine", engine, "--duration", str(duration),
+        cmd = [sys.executable, "-m", "vidlle", "serve", str(cfg), "--run-on", run_on, "--duration", str(duration),
                "--stats-every", "1", "--stats-json", str(stats), "-q"]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         driver: list[float] = []
@@ -70,7 +70,7 @@ def measure(engine: str, cameras: int, duration: float, settle: float) -> dict:
         err = proc.stderr.read()
         if proc.returncode != 0 or not driver:
             raise SystemExit(f"serve failed (exit {proc.returncode}, {len(driver)} samples):\n{err[-2000:]}")
-    return {"engine": engine, "cameras": cameras, "samples": len(driver),
+    return {"run_on": run_on, "cameras": cameras, "samples": len(driver),
             "driver_mib": round(statistics.median(driver), 1),
             "camera_mib": {k: round(statistics.median(v), 1) for k, v in sorted(per_camera.items())},
             "cpu_ms_per_frame": {k: round(1000 * (last[k]["cpu_s"] - first[k]["cpu_s"])
@@ -79,12 +79,12 @@ def measure(engine: str, cameras: int, duration: float, settle: float) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--engine", default="ray", choices=("ray", "threads"))
+    ap.add_argument("--run-on", default="ray", choices=("ray", "threads"))
     ap.add_argument("--cameras", type=int, default=2)
     ap.add_argument("--duration", type=float, default=40.0)
     ap.add_argument("--settle", type=float, default=25.0, help="seconds of streaming before sampling")
     args = ap.parse_args()
-    print(json.dumps(measure(args.engine, args.cameras, args.duration, args.settle)))
+    print(json.dumps(measure(args.run_on, args.cameras, args.duration, args.settle)))
 
 
 if __name__ == "__main__":
