@@ -91,9 +91,12 @@ def test_ray_cameras_survive_a_lost_server_and_a_crash_without_disturbing_each_o
                 assert rows[name]["restarts"] == 0 and rows[name]["pid"] == pids[name]
                 assert rows[name]["frames"] > before[name]
             # Again: the new process knows it is the second failure (Ray's count), so it waits 2 s.
+            before = {n: r["frames"] for n, r in rows.items()}
             ray_local.get(service.handles["lot"].inject_fault.remote("raise"), timeout=30)
-            rows = wait_rows(service, lambda r: r["lot"]["restarts"] == 2 and r["lot"]["state"] == "streaming", 60,
-                             "lot restarted a second time")
+            # "streaming" comes with the first decoded frame, its recording with the first written
+            # one: wait for frames, or a stop right now may find no third file yet.
+            rows = wait_rows(service, lambda r: r["lot"]["restarts"] == 2 and r["lot"]["state"] == "streaming"
+                             and r["lot"]["frames"] > before["lot"] + 5, 60, "lot restarted a second time")
             assert rows["lot"]["failures"] == 2, rows["lot"]
         finally:
             final = {r["name"]: r for r in service.stop()}
