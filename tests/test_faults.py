@@ -362,8 +362,8 @@ def test_a_failed_final_rename_keeps_the_recording_under_its_temporary_name(tmp_
 # -- serve -----------------------------------------------------------------------------------------
 
 def test_serve_refuses_a_bad_stats_json_path_before_starting_any_camera(tmp_path, capsys):
-    cams = tmp_path / "cams.yaml"
-    cams.write_text("cameras:\n  - name: one\n    source: testsrc:64x48@5\n    output: rec/{name}.mkv\n")
+    cams = tmp_path / "cams.json"  # JSON: the core install reads it (YAML needs the scale extra)
+    cams.write_text(json.dumps({"cameras": [{"name": "one", "source": "testsrc:64x48@5", "output": "rec/{name}.mkv"}]}))
     started = time.monotonic()
     code, err = run(capsys, "serve", cams, "--run-on", "threads", "--stats-json", tmp_path / "no" / "such" / "s.json")
     assert code == 1 and "cannot write" in err and err.count("\n") == 1, err
@@ -371,12 +371,13 @@ def test_serve_refuses_a_bad_stats_json_path_before_starting_any_camera(tmp_path
 
 
 def test_serve_keeps_each_camera_failure_traceback_in_its_log_and_debug_shows_it(tmp_path, capsys):
-    cams = tmp_path / "cams.yaml"
-    cams.write_text(  # nothing listens on port 9: the camera fails at once, and is not restarted
-        "defaults: {wait_for_source: false, max_reconnects: 0, open_timeout: 1, read_timeout: 1, max_restarts: 0}\n"
-        "cameras:\n"
-        f"  - name: gate\n    source: rtsp://admin:{SECRET}@127.0.0.1:9/live\n    output: rec/{{name}}.mkv\n"
-        "  - name: dock\n    source: rtsp://127.0.0.1:9/live\n    output: rec/{name}.mkv\n    log: none\n")
+    cams = tmp_path / "cams.json"
+    cams.write_text(json.dumps({  # nothing listens on port 9: the camera fails at once, and is not restarted
+        "defaults": {"wait_for_source": False, "max_reconnects": 0, "open_timeout": 1, "read_timeout": 1,
+                     "max_restarts": 0},
+        "cameras": [{"name": "gate", "source": f"rtsp://admin:{SECRET}@127.0.0.1:9/live", "output": "rec/{name}.mkv"},
+                    {"name": "dock", "source": "rtsp://127.0.0.1:9/live", "output": "rec/{name}.mkv", "log": "none"}],
+    }))
     from vidlle.errors import ScaleError
 
     with pytest.raises(ScaleError, match="2 of 2 cameras failed"):  # --debug: the error itself, not one line
