@@ -103,6 +103,63 @@ def test_preview_page_shows_a_live_picture_its_state_and_switches(tmp_path):
     assert "web view on http://127.0.0.1:" in err
 
 
+class LateCamera:
+    """A preview view whose camera has no feed yet: its streams answer 404 until ``arrive()``
+    (a camera still connecting when the page opened), then pictures of a moving bar."""
+
+    def __init__(self):
+        from vidlle.io.preview import PreviewControls
+        from vidlle.web.feed import CameraFeeds, FeedLimits
+        from vidlle.web.views import PreviewView
+
+        self.feeds = CameraFeeds(FeedLimits(max_fps=20))
+        self.view = PreviewView("late", "late", self.feeds, PreviewControls())
+        self.refused = 0
+        self.here = False
+
+    def __getattr__(self, name):
+        return getattr(self.view, name)
+
+    def feed(self, camera: str, kind: str):
+        if not self.here:
+            self.refused += 1
+            return None
+        return self.view.feed(camera, kind)
+
+    def arrive(self, stop) -> None:
+        from vidlle.frames import Frame
+
+        self.here = True
+        x = 0
+        while not stop.is_set():
+            image = np.zeros((90, 160, 3), np.uint8)
+            image[:, x % 150:x % 150 + 10] = 255
+            self.feeds.offer(Frame(image, captured=time.time(), original=image))
+            x += 3
+            time.sleep(0.05)
+
+
+@needs_browser
+def test_a_picture_whose_camera_starts_after_the_page_opened_still_shows():
+    import threading
+
+    from vidlle.web.server import WebConfig, WebServer
+
+    late = LateCamera()
+    stop = threading.Event()
+    with WebServer(late, WebConfig("127.0.0.1", 0)) as server, chromium() as driver:
+        driver.get(f"http://127.0.0.1:{server.port}/")
+        wait_until(lambda: late.refused >= 2, 20, "the page asking for both pictures")  # 404 each
+        offers = threading.Thread(target=late.arrive, args=(stop,), daemon=True)
+        offers.start()
+        try:
+            canvas = driver.find_element("id", "large-enhanced")
+            wait_until(lambda: shot(canvas).std() > 5, 20, "the picture once the camera is there")
+        finally:
+            stop.set()
+            offers.join(5)
+
+
 @needs_browser
 @pytest.mark.skipif(rtsp_server_unavailable() is not None, reason=str(rtsp_server_unavailable()))
 def test_serve_page_follows_a_killed_camera_and_a_leaving_viewer_changes_no_recording(tmp_path):

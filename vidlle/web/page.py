@@ -52,20 +52,19 @@ function read(url, canvas) {
   const abort = new AbortController();
   const enc = new TextEncoder(), dec = new TextDecoder();
   const sep = enc.encode("\r\n\r\n");
-  (async () => {
-    const resp = await fetch(url, {signal: abort.signal, cache: "no-store"});
+  const find = (hay, needle, from) => {
+    outer: for (let i = from; i <= hay.length - needle.length; i++) {
+      for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+      return i;
+    }
+    return -1;
+  };
+  async function play(resp) {
     const reader = resp.body.getReader();
     let buf = new Uint8Array(0);
-    const find = (hay, needle, from) => {
-      outer: for (let i = from; i <= hay.length - needle.length; i++) {
-        for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-        return i;
-      }
-      return -1;
-    };
     for (;;) {
       const {value, done} = await reader.read();
-      if (done) break;
+      if (done) return;
       const joined = new Uint8Array(buf.length + value.length);
       joined.set(buf); joined.set(value, buf.length); buf = joined;
       for (;;) {
@@ -88,7 +87,20 @@ function read(url, canvas) {
         });
       }
     }
-  })().catch(() => {});
+  }
+  (async () => {
+    // A camera that is still starting has no stream yet (404), and a stream ends when its camera
+    // process restarts or the server goes away: keep asking, once a second, until the page
+    // stops watching this picture.
+    while (!abort.signal.aborted) {
+      try {
+        const resp = await fetch(url, {signal: abort.signal, cache: "no-store"});
+        if (resp.ok && resp.body) await play(resp);
+        else resp.body && resp.body.cancel();
+      } catch (e) { /* aborted, the server went away or a broken picture: see below */ }
+      if (!abort.signal.aborted) await new Promise(r => setTimeout(r, 1000));
+    }
+  })();
   return abort;
 }
 
