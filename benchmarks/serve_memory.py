@@ -8,6 +8,12 @@ and prints the median of the samples taken from ``--settle`` seconds on, with ea
 ms per written frame over the same window (``cpu_s`` and ``frames`` of the stats: the price of a
 memory setting shows there).
 
+Resident memory counts the shared libraries (NumPy, OpenCV, FFmpeg, onnxruntime, Ray's own) in
+full in every process. Where a camera's process is on this machine (its ``pid`` readable under
+/proc), the proportional share (PSS: shared pages divided among the processes mapping them) and
+the private memory (USS: pages no other process maps) are sampled too, from
+``/proc/PID/smaps_rollup``: what one more camera really adds lies between the two.
+
     python benchmarks/serve_memory.py [--run-on ray|threads] [--cameras 2] [--duration 40] [--settle 25]
 """
 
@@ -33,6 +39,22 @@ def rss_mib(pid: int) -> float | None:
         return None
 
 
+def shared_split_mib(pid: int) -> tuple[float, float] | None:
+    """(PSS, USS) of process ``pid`` in MiB from /proc/PID/smaps_rollup, or None if unreadable."""
+    fields = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                name, _, rest = line.partition(":")
+                if name in ("Pss", "Private_Clean", "Private_Dirty"):
+                    fields[name] = int(rest.split()[0]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        return None
+    if len(fields) != 3:
+        return None
+    return fields["Pss"], fields["Private_Clean"] + fields["Private_Dirty"]
+
+
 def measure(run_on: str, cameras: int, duration: float, settle: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="vidlle-serve-mem-") as tmp:
         cfg = Path(tmp) / "cameras.yaml"
@@ -45,6 +67,7 @@ def measure(run_on: str, cameras: int, duration: float, settle: float) -> dict:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         driver: list[float] = []
         per_camera: dict[str, list[float]] = {}
+        split: dict[str, list[tuple[float, float]]] = {}
         first: dict[str, dict] = {}
         last: dict[str, dict] = {}
         first_streaming = None
@@ -64,6 +87,9 @@ def measure(run_on: str, cameras: int, duration: float, settle: float) -> dict:
             for r in rows:
                 if r.get("rss_mb") is not None:
                     per_camera.setdefault(r["name"], []).append(r["rss_mb"])
+                pss_uss = shared_split_mib(r["pid"]) if r.get("pid") and r["pid"] != proc.pid else None
+                if pss_uss is not None:
+                    split.setdefault(r["name"], []).append(pss_uss)
                 if r.get("cpu_s") is not None and r.get("state") == "streaming":
                     first.setdefault(r["name"], r)
                     last[r["name"]] = r
@@ -73,6 +99,8 @@ def measure(run_on: str, cameras: int, duration: float, settle: float) -> dict:
     return {"run_on": run_on, "cameras": cameras, "samples": len(driver),
             "driver_mib": round(statistics.median(driver), 1),
             "camera_mib": {k: round(statistics.median(v), 1) for k, v in sorted(per_camera.items())},
+            "camera_pss_mib": {k: round(statistics.median(p for p, _ in v), 1) for k, v in sorted(split.items())},
+            "camera_uss_mib": {k: round(statistics.median(u for _, u in v), 1) for k, v in sorted(split.items())},
             "cpu_ms_per_frame": {k: round(1000 * (last[k]["cpu_s"] - first[k]["cpu_s"])
                                           / max(1, last[k]["frames"] - first[k]["frames"]), 1) for k in sorted(last)}}
 
