@@ -29,7 +29,7 @@ def test_a_watched_feed_encodes_the_newest_frame_scaled_down_then_stops_when_lef
     assert feed.wait(after=0, timeout=0.05) is None  # watching starts the encoder; nothing offered yet
     feed.offer(frame(7).image)
     feed.offer(frame(200).image)  # replaces 7 if not encoded yet: the newest is what counts
-    picture = feed.wait(after=0, timeout=2.0)
+    picture = feed.wait(after=0, timeout=10.0)
     assert picture is not None and (picture.width, picture.height) == (160, 90) and picture.seq == 1
     decoded = cv2.imdecode(np.frombuffer(picture.jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert decoded.shape == (90, 160, 3)
@@ -74,8 +74,8 @@ def test_tee_passes_the_transform_output_unchanged_and_offers_the_last_frame():
     feeds["enhanced"].watch()
     feeds["original"].watch()
     run(frames)
-    enhanced = feeds["enhanced"].wait(timeout=2.0)
-    original = feeds["original"].wait(timeout=2.0)
+    enhanced = feeds["enhanced"].wait(timeout=10.0)
+    original = feeds["original"].wait(timeout=10.0)
     pixel = (lambda p: int(cv2.imdecode(np.frombuffer(p.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)[5, 5]))
     assert abs(pixel(enhanced) - 3) <= 2 and abs(pixel(original) - 2) <= 2
     feeds.close()
@@ -88,7 +88,7 @@ def test_feed_sink_offers_frames_with_their_original():
     feeds["original"].watch()
     sink.write(Frame(np.full((16, 32, 3), 90, np.uint8), original=np.full((16, 32, 3), 10, np.uint8)))
     sink.write(b"audio packet")  # ignored
-    picture = feeds["original"].wait(timeout=2.0)
+    picture = feeds["original"].wait(timeout=10.0)
     assert sink.written == 1 and picture is not None
     assert abs(int(cv2.imdecode(np.frombuffer(picture.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)[8, 8]) - 10) <= 2
     sink.close()
@@ -109,10 +109,10 @@ def test_relay_feed_shares_the_source_feed_and_survives_a_failing_fetch():
     relay = RelayFeed(fetch, interval=0.01)
     assert relay.wait(timeout=0.05) is None  # first fetch failed, the second found no picture yet
     source.offer(frame(120).image)
-    first = relay.wait(timeout=2.0)
+    first = relay.wait(timeout=10.0)
     assert first is not None and first.seq == 1
     source.offer(frame(130).image)
-    second = relay.wait(after=first.seq, origin=first.origin, timeout=2.0)
+    second = relay.wait(after=first.seq, origin=first.origin, timeout=10.0)
     assert second is not None and second.seq == 2
     assert calls["n"] >= 3
     source.close()
