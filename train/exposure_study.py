@@ -40,19 +40,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from train.data import list_images
+from train.common import read_rgb
+from train.evaluate import load_real_pairs
 from train.metrics import psnr
 
 THUMB = (24, 16)  # (width, height): LOL's 3:2
 FOLDS = 10
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB; SystemExit naming an unreadable file."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise SystemExit(f"{path}: not a readable image")
-    return image[:, :, ::-1]
 
 
 def capture_order(names: list[str]) -> list[str]:
@@ -133,31 +126,30 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     root = Path(args.real_pairs)
-    lows = {p.name: p for p in list_images(root / "low")} if (root / "low").is_dir() else {}
-    normals = {p.name: p for p in list_images(root / "normal")} if (root / "normal").is_dir() else {}
-    names = capture_order(sorted(set(lows) & set(normals)))
+    try:
+        pairs = {Path(sample.key).name: sample for sample in load_real_pairs(root, None)}
+    except OSError as exc:
+        raise SystemExit(f"--real-pairs {root}: {exc}") from None
+    names = capture_order(list(pairs))
     if len(names) < 2 * FOLDS:
         raise SystemExit(f"{root}: {len(names)} low/normal pairs; the study needs at least {2 * FOLDS}")
-    stats, thumbs, target, refs = [], [], [], []
-    for name in names:
-        s, t = features(read_rgb(lows[name]))
-        ref = read_rgb(normals[name])
-        stats.append(s)
-        thumbs.append(t)
-        target.append(np.log(ref.astype(np.float64).mean() / 255.0))
-        refs.append(ref)
-    stats, thumbs, target = np.array(stats), np.array(thumbs), np.array(target)
+    refs = [pairs[name].ref for name in names]
+    stats, thumbs = (np.array(column) for column in zip(*(features(pairs[name].image) for name in names)))
+    target = np.log(np.array([ref.astype(np.float64).mean() / 255.0 for ref in refs]))
 
     outputs = None
     if args.outputs:
         missing = [name for name in names if not (Path(args.outputs) / name).is_file()]
         if missing:
             raise SystemExit(f"{args.outputs}: no output for {len(missing)} capture(s), e.g. {missing[0]}")
-        outputs = [read_rgb(Path(args.outputs) / name) for name in names]
+        try:
+            outputs = [read_rgb(Path(args.outputs) / name) for name in names]
+        except OSError as exc:
+            raise SystemExit(f"--outputs {args.outputs}: {exc}") from None
 
     print(f"{len(names)} pairs from {root}; target: log mean of the reference (std {target.std():.3f})")
-    same = np.array([int(Path(a).stem) + 1 == int(Path(b).stem) if Path(a).stem.isdigit() else False
-                     for a, b in zip(names, names[1:])])
+    numbered = all(Path(n).stem.isdigit() for n in names)
+    same = np.array([numbered and int(Path(a).stem) + 1 == int(Path(b).stem) for a, b in zip(names, names[1:])])
     if same.any():
         i = np.flatnonzero(same)
         print(f"consecutive captures: {len(i)} neighbours, r(target, next target) = "
