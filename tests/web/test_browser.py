@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -24,6 +25,11 @@ import pytest
 from tests.conftest import decode_video
 from tests.support.browser import chromium, needs_browser
 from tests.support.servers import RtspServer, free_port, rtsp_server_unavailable
+from vidlle.frames import Frame
+from vidlle.io.preview import PreviewControls
+from vidlle.web.feed import CameraFeeds, FeedLimits
+from vidlle.web.server import WebConfig, WebServer
+from vidlle.web.views import PreviewView
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,32 +109,22 @@ def test_preview_page_shows_a_live_picture_its_state_and_switches(tmp_path):
     assert "web view on http://127.0.0.1:" in err
 
 
-class LateCamera:
+class LateCamera(PreviewView):
     """A preview view whose camera has no feed yet: its streams answer 404 until ``arrive()``
     (a camera still connecting when the page opened), then pictures of a moving bar."""
 
     def __init__(self):
-        from vidlle.io.preview import PreviewControls
-        from vidlle.web.feed import CameraFeeds, FeedLimits
-        from vidlle.web.views import PreviewView
-
-        self.feeds = CameraFeeds(FeedLimits(max_fps=20))
-        self.view = PreviewView("late", "late", self.feeds, PreviewControls())
+        super().__init__("late", "late", CameraFeeds(FeedLimits(max_fps=20)), PreviewControls())
         self.refused = 0
         self.here = False
-
-    def __getattr__(self, name):
-        return getattr(self.view, name)
 
     def feed(self, camera: str, kind: str):
         if not self.here:
             self.refused += 1
             return None
-        return self.view.feed(camera, kind)
+        return super().feed(camera, kind)
 
     def arrive(self, stop) -> None:
-        from vidlle.frames import Frame
-
         self.here = True
         x = 0
         while not stop.is_set():
@@ -141,10 +137,6 @@ class LateCamera:
 
 @needs_browser
 def test_a_picture_whose_camera_starts_after_the_page_opened_still_shows():
-    import threading
-
-    from vidlle.web.server import WebConfig, WebServer
-
     late = LateCamera()
     stop = threading.Event()
     with WebServer(late, WebConfig("127.0.0.1", 0)) as server, chromium() as driver:
